@@ -1,0 +1,152 @@
+"""The claims ledger: each tested claim, its measurement, its rule and its verdict.
+
+A notebook calls :func:`record` once per claim. The verdict is never typed in: it is
+computed by :func:`decide` from the measured intervals and the stated conditions.
+Each condition compares one measurement's interval with a threshold:
+
+- ``supported`` when every condition's whole interval lies on the claim's side,
+- ``not supported`` when some condition's whole interval lies on the other side,
+- ``inconclusive`` otherwise (an interval straddles a threshold, or a value is missing).
+
+Entries are written to ``results/claims/<id>.json``; ``load_all`` reads them back.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .paths import results_dir
+from .results import provenance, to_jsonable, write_json
+from .stats import Estimate
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+
+PAPERS = {
+    "halfway": "BenShmuel 2022, Meet You Halfway (arXiv 2206.04463)",
+    "som": "Lee & Vijayan, Two sides of the same coin (arXiv 2205.10952)",
+    "hull": "Yousefzadeh, Generalization, extrapolation and over-parameterization (arXiv 2203.10366)",
+}
+
+# Every claim the project tests, with the paper it comes from and its notebook.
+CLAIMS: dict[str, dict[str, str]] = {
+    "H1": {"paper": "halfway", "notebook": "01_halfway_boundaries", "title": "boundary location"},
+    "H2": {"paper": "halfway", "notebook": "02_generalization", "title": "generalization"},
+    "H3": {"paper": "halfway", "notebook": "03_transfer", "title": "shared boundaries"},
+    "H4": {"paper": "halfway", "notebook": "03_transfer", "title": "transfer"},
+    "S1": {"paper": "som", "notebook": "04_som_codes", "title": "homogeneous shallow codes"},
+    "S2": {"paper": "som", "notebook": "04_som_codes", "title": "codes under attack"},
+    "C1": {"paper": "hull", "notebook": "05_convex_hull", "title": "test samples outside the hull"},
+    "C2": {"paper": "hull", "notebook": "05_convex_hull", "title": "over-parameterization"},
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``measurement op threshold`` that the claim needs, e.g. ``Condition("share_mid", ">", 0.5)``."""
+
+    measurement: str
+    op: str
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.op not in (">", "<"):
+            raise ValueError(f"op must be '>' or '<', got {self.op!r}")
+
+    def __str__(self) -> str:
+        return f"{self.measurement} {self.op} {self.threshold:g}"
+
+    def judge(self, estimate: Estimate | None) -> str:
+        """Verdict of this one condition from an interval."""
+        if estimate is None or any(math.isnan(v) for v in (estimate.value, estimate.low, estimate.high)):
+            return INCONCLUSIVE
+        lo, hi = estimate.low, estimate.high
+        if self.op == ">":
+            return SUPPORTED if lo > self.threshold else NOT_SUPPORTED if hi < self.threshold else INCONCLUSIVE
+        return SUPPORTED if hi < self.threshold else NOT_SUPPORTED if lo > self.threshold else INCONCLUSIVE
+
+
+def decide(conditions: list[Condition], measurements: Mapping[str, Estimate]) -> str:
+    """Combine the conditions' verdicts: all supported, any refuted, else inconclusive."""
+    if not conditions:
+        raise ValueError("a claim needs at least one condition to decide its verdict")
+    missing = [c.measurement for c in conditions if c.measurement not in measurements]
+    if missing:
+        raise KeyError(f"conditions name measurements that were not given: {missing}")
+    verdicts = [c.judge(measurements[c.measurement]) for c in conditions]
+    if NOT_SUPPORTED in verdicts:
+        return NOT_SUPPORTED
+    return SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE
+
+
+@dataclass
+class Claim:
+    """One ledger entry."""
+
+    id: str
+    paper: str
+    statement: str
+    measurements: dict[str, dict[str, Any]]
+    rule: str
+    verdict: str
+    figures: list[str]
+    notebook: str
+    parameters: dict[str, Any]
+    profile: str
+    notes: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    recorded_at: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def _as_estimate(value: Estimate | Mapping[str, Any] | float) -> Estimate:
+    if isinstance(value, Estimate):
+        return value
+    if isinstance(value, Mapping):
+        return Estimate(float(value["value"]), float(value["low"]), float(value["high"]),
+                        int(value.get("n", 0)), str(value.get("method", "")))
+    return Estimate(float(value), float("nan"), float("nan"), 1, "point value (no interval)")
+
+
+def record(claim_id: str, *, statement: str, measurements: Mapping[str, Estimate | Mapping | float],
+           conditions: list[Condition], figures: list[str], notebook: str,
+           parameters: Mapping[str, Any], notes: str = "") -> Claim:
+    """Decide a claim's verdict from its measurements and write it to the ledger."""
+    if claim_id not in CLAIMS:
+        raise ValueError(f"unknown claim {claim_id!r}; the ledger knows {list(CLAIMS)}")
+    estimates = {name: _as_estimate(v) for name, v in measurements.items()}
+    verdict = decide(conditions, estimates)
+    claim = Claim(
+        id=claim_id, paper=CLAIMS[claim_id]["paper"], statement=statement,
+        measurements={k: e.as_dict() for k, e in estimates.items()},
+        rule=" and ".join(f"({c})" for c in conditions) + " on the 95% intervals",
+        verdict=verdict, figures=list(figures), notebook=notebook,
+        parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
+        notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
+    return claim
+
+
+def ledger_dir() -> Path:
+    """``results/claims``."""
+    return results_dir("claims")
+
+
+def load_all() -> dict[str, Claim | None]:
+    """Every known claim's entry, ``None`` where none was recorded or it cannot be read."""
+    out: dict[str, Claim | None] = {}
+    for claim_id in CLAIMS:
+        path = ledger_dir() / f"{claim_id}.json"
+        try:
+            entry = Claim(**json.loads(path.read_text()))
+            out[claim_id] = entry if entry.verdict in VERDICTS else None
+        except (OSError, ValueError, TypeError):
+            out[claim_id] = None
+    return out

@@ -1,0 +1,49 @@
+"""Where halfway reads data and writes caches, results and figures.
+
+Every location can be moved with an environment variable, so tests and parallel
+runs can write somewhere else than the repository:
+
+- ``HALFWAY_DATA``: data sets (default ``<repo>/data``)
+- ``HALFWAY_CACHE``: trained models and adversarial sets (default ``<repo>/cache``)
+- ``HALFWAY_OUTPUT``: parent of ``results/`` and ``figures/`` (default ``<repo>``)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_root() -> Path:
+    """Directory holding the data sets in torchvision's layout."""
+    return _env_path("HALFWAY_DATA", REPO_ROOT / "data")
+
+
+def cache_root() -> Path:
+    """Directory holding cached models and adversarial sets."""
+    return _env_path("HALFWAY_CACHE", REPO_ROOT / "cache")
+
+
+def output_root() -> Path:
+    """Directory under which ``results/`` and ``figures/`` are written."""
+    return _env_path("HALFWAY_OUTPUT", REPO_ROOT)
+
+
+def results_dir(*parts: str) -> Path:
+    """``<output>/results/<parts>``, created on demand."""
+    path = output_root().joinpath("results", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def figures_dir() -> Path:
+    """``<output>/figures``, created on demand."""
+    path = output_root() / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

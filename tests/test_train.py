@@ -1,0 +1,108 @@
+"""Training with a cache: learning, cache hits, corruption, atomicity, determinism."""
+import os
+import time
+
+import pytest
+import torch
+
+from halfway_utils import cache
+from halfway_utils.train import TrainConfig, train, training_labels
+
+TINY = dict(dataset="mnist", arch="mlp", arch_kw={"width": 32, "depth": 1}, n_train=300,
+            n_test=200, epochs=4, batch_size=64, lr=3e-3)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_trains_and_learns(tmp_cache):
+    result = train(TrainConfig(**TINY), device="cpu")
+    assert not result.cache_hit
+    assert result.final["train_acc"] > 0.7 and result.final["test_acc"] > 0.5
+    assert result.history["epoch"] == [0, 1, 2, 3, 4]
+    assert not result.model.training
+
+
+def test_cache_hit_is_fast_and_identical(tmp_cache):
+    first = train(TrainConfig(**TINY), device="cpu")
+    start = time.perf_counter()
+    second = train(TrainConfig(**TINY), device="cpu")
+    assert second.cache_hit and time.perf_counter() - start < 1.0
+    assert second.history == first.history
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_same_config_and_seed_give_same_weights_without_cache(tmp_cache):
+    a = train(TrainConfig(**TINY), device="cpu", use_cache=False)
+    b = train(TrainConfig(**TINY), device="cpu", use_cache=False)
+    c = train(TrainConfig(**TINY, seed=1), device="cpu", use_cache=False)
+    assert a.history == b.history
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    assert not torch.equal(a.model.state_dict()["stages.logits.weight"], c.model.state_dict()["stages.logits.weight"])
+    assert not list(tmp_cache.rglob("*.pt"))
+
+
+def test_corrupt_entry_is_detected_and_rebuilt(tmp_cache, caplog):
+    config = TrainConfig(**TINY)
+    train(config, device="cpu")
+    path = cache.entry_path("models", config.key)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(cache.CorruptCacheEntry):
+        cache.load(path)
+    result = train(config, device="cpu")
+    assert not result.cache_hit and "rebuilding" in caplog.text
+    assert cache.load(path)["config"] == config.as_dict()
+
+
+def test_writes_are_atomic_no_temp_files_left(tmp_cache, monkeypatch):
+    target = tmp_cache / "x" / "entry.pt"
+    cache.save({"a": 1}, target)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        cache.save({"a": 2}, target)
+    assert cache.load(target) == {"a": 1}  # the old entry survives a failed write
+    assert [p.name for p in target.parent.iterdir()] == ["entry.pt"]
+
+
+def test_checkpoints_are_stored_and_loadable(tmp_cache):
+    result = train(TrainConfig(**TINY), checkpoints=[0, 2], device="cpu")
+    assert sorted(result.checkpoints) == [0, 2]
+    early = result.model_at(0)
+    x = torch.rand(5, 1, 28, 28)
+    assert not torch.allclose(early(x), result.model(x))
+    with pytest.raises(ValueError, match="outside"):
+        train(TrainConfig(**TINY), checkpoints=[9])
+
+
+def test_random_and_noisy_labels():
+    y = torch.arange(1000) % 10
+    rand = training_labels(TrainConfig(**TINY, labels="random"), y)
+    noisy = training_labels(TrainConfig(**TINY, labels="noisy", noise=0.3), y)
+    assert 0.05 < (rand == y).float().mean() < 0.16
+    changed = (noisy != y).float().mean()
+    assert 0.2 < changed < 0.35
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(dataset="svhn"), "unknown dataset"),
+    (dict(arch="vit"), "unknown arch"),
+    (dict(labels="shuffled"), "labels must be one of"),
+    (dict(epochs=2.5), "epochs must be an int"),
+    (dict(lr=-1.0), "lr must be > 0"),
+])
+def test_config_validation(bad, message):
+    with pytest.raises(Exception, match=message):
+        TrainConfig(**{**TINY, **bad})
+
+
+def test_train_rejects_non_config():
+    with pytest.raises(TypeError, match="TrainConfig"):
+        train({"dataset": "mnist"})
