@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HALFWAY_QUIET", "1")  # kernels inherit it: no progress bars
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # Kernel specs start 'python': make it the Python that runs this (the project's env).
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    # ...and let it import this checkout's halfway_utils even where it is not installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     rows = []
     for notebook in notebooks(args.notebooks):
         print(f"[run_all] {notebook.stem} ({args.profile}) ...", flush=True)
