@@ -30,9 +30,9 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 PROFILES = ("quick", "paper")
 
 
-def notebooks(selection: list[str] | None = None) -> list[Path]:
+def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
     """The notebooks in run order; ``selection`` matches by name or numeric prefix."""
-    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
     if not selection:
         return found
     chosen = []
@@ -49,10 +49,21 @@ def notebooks(selection: list[str] | None = None) -> list[Path]:
 def parameters(notebook: Path, profile: str) -> dict[str, Any]:
     """The profile's parameters for a notebook (empty for quick: the notebook's defaults)."""
     values: dict[str, Any] = {"profile": profile}
-    path = NOTEBOOKS / "params" / profile / f"{notebook.stem}.yaml"
+    path = notebook.parent / "params" / profile / f"{notebook.stem}.yaml"
     if profile != "quick" and path.exists():
         values.update(yaml.safe_load(path.read_text()) or {})
     return values
+
+
+def preflight(names: tuple[str, ...] = ("mnist", "fashion_mnist")) -> bool:
+    """Stop before any notebook runs when a data set is missing, naming the fetch command."""
+    from . import data
+
+    missing = [name for name in names if not data.available(name)]
+    if missing:
+        print(f"[run_all] data missing: {', '.join(missing)}. Fetch it with:\n"
+              f"    python -m halfway_utils.data fetch {' '.join(missing)}", file=sys.stderr, flush=True)
+    return not missing
 
 
 def run_one(notebook: Path, profile: str, timeout: int | None) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def run_one(notebook: Path, profile: str, timeout: int | None) -> dict[str, Any]
     with open(log_path, "w") as log, redirect_stdout(log), redirect_stderr(log):
         try:
             pm.execute_notebook(str(notebook), str(executed), parameters=parameters(notebook, profile),
-                                cwd=str(NOTEBOOKS), kernel_name="python3", log_output=True,
+                                cwd=str(notebook.parent), kernel_name="python3", log_output=True,
                                 progress_bar=False, execution_timeout=timeout)
         except Exception as err:  # noqa: BLE001 - any failure is reported, the run goes on
             status, error = "FAILED", f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else ''}"
@@ -90,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="names or numeric prefixes (default: all)")
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    parser.add_argument("--dir", type=Path, default=NOTEBOOKS, help="notebook folder (default: notebooks/)")
+    parser.add_argument("--no-preflight", action="store_true", help="skip the data check")
     args = parser.parse_args(argv)
+    if not args.no_preflight and not preflight():
+        return 2
     os.environ.setdefault("HALFWAY_QUIET", "1")  # kernels inherit it: no progress bars
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -99,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     # ...and let it import this checkout's halfway_utils even where it is not installed.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     rows = []
-    for notebook in notebooks(args.notebooks):
+    for notebook in notebooks(args.notebooks, args.dir):
         print(f"[run_all] {notebook.stem} ({args.profile}) ...", flush=True)
         row = run_one(notebook, args.profile, args.timeout)
         print(f"[run_all] {notebook.stem}: {row['status']} in {row['seconds']:.1f}s"

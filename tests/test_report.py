@@ -1,0 +1,42 @@
+"""The claims report: missing claims show as missing; the README block is rewritten in place."""
+from halfway_utils import claims, report
+from halfway_utils.claims import Condition
+from halfway_utils.stats import Estimate
+
+
+def test_missing_claims_are_never_supported(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    claims.record("C1", statement="outside", measurements={"share": Estimate(0.99, 0.98, 1.0, 50, "b")},
+                  conditions=[Condition("share", ">", 0.9)], figures=["05_hull.png"],
+                  notebook="05_convex_hull", parameters={"profile": "quick"})
+    table = report.claims_table()
+    verdicts = dict(zip(table["id"], table["verdict"]))
+    assert verdicts["C1"] == "supported"
+    assert all(v == report.MISSING for k, v in verdicts.items() if k != "C1")
+    assert list(table["id"]) == list(claims.CLAIMS)
+    text = report.full_markdown(table)
+    assert "share = 0.99 [0.98, 1]" in text and "![05_hull.png](05_hull.png)" in text
+
+
+def test_a_corrupt_ledger_entry_reads_as_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    (claims.ledger_dir() / "H1.json").write_text("{not json")
+    assert claims.load_all()["H1"] is None
+
+
+def test_update_readme_rewrites_only_the_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "output_root", lambda: report.REPO_ROOT)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.START}\nold\n{report.END}\noutro\n")
+    assert report.update_readme(report.claims_table({}), readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "| H1 | boundary location | **missing** |" in text
+
+
+def test_update_readme_is_skipped_for_other_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{report.START}\nold\n{report.END}\n")
+    assert not report.update_readme(report.claims_table({}), readme)
+    assert "old" in readme.read_text()
