@@ -1,0 +1,36 @@
+"""Two runs of a notebook with the same parameters record identical claim values."""
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Small but complete parameter sets: every claim of the notebook is still recorded.
+CHEAP = {
+    "05_convex_hull": {"datasets": ["mnist"], "archs": ["mlp"], "n_queries": 40,
+                       "train_sizes": [250, 500], "widths": [4, 64], "sweep_epochs_true": 10,
+                       "sweep_epochs_random": 30, "n_boot": 200},
+}
+
+
+def _run(notebook: str, params: dict, out: Path, monkeypatch) -> dict:
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(out))
+    out.mkdir(parents=True)
+    path = ROOT / "notebooks" / f"{notebook}.ipynb"
+    pm.execute_notebook(str(path), str(out / "executed.ipynb"), parameters=params,
+                        cwd=str(path.parent), kernel_name="python3", progress_bar=False)
+    claims = {}
+    for entry in sorted((out / "results" / "claims").glob("*.json")):
+        data = json.loads(entry.read_text())
+        claims[data["id"]] = {"measurements": data["measurements"], "verdict": data["verdict"]}
+    return claims
+
+
+@pytest.mark.parametrize("notebook", list(CHEAP))
+def test_same_parameters_give_identical_claim_values(notebook, tmp_path, monkeypatch):
+    first = _run(notebook, CHEAP[notebook], tmp_path / "a", monkeypatch)
+    second = _run(notebook, CHEAP[notebook], tmp_path / "b", monkeypatch)
+    assert first, "the notebook recorded no claim"
+    assert first == second
