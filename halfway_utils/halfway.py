@@ -1,0 +1,124 @@
+"""Pair sampling and the H1 / H2 statistics shared by notebooks 01, 02 and 03.
+
+- :func:`sample_pairs` draws seeded index pairs of different-class or same-class samples;
+- :func:`flip_summary` turns a :class:`~halfway_utils.boundary.PathScan` into per-path
+  arrays and the H1 summary (distance of the first flip from t = 0.5, share of flips
+  within [0.4, 0.6], share of paths with a flip, third-class crossings);
+- :func:`nearest_neighbor_labels` is a batched 1-NN (``torch.cdist`` in chunks), in
+  pixel space or in any feature space;
+- :func:`scan_model_pairs` runs a scan for one model over pairs of two sample sets.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .boundary import PathScan, scan_paths
+
+KINDS = ("different", "same")
+MID_LOW, MID_HIGH = 0.4, 0.6
+
+
+def sample_pairs(labels_a: Tensor | np.ndarray, labels_b: Tensor | np.ndarray | None = None, *,
+                 n: int, kind: str = "different", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded ``n`` index pairs (i in A, j in B) whose labels differ (or agree), never i == j when B is A."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    la = np.asarray(labels_a).ravel()
+    same_set = labels_b is None
+    lb = la if same_set else np.asarray(labels_b).ravel()
+    rng = np.random.default_rng(seed)
+    idx_a: list[np.ndarray] = []
+    idx_b: list[np.ndarray] = []
+    need = n
+    for _ in range(100):
+        m = max(2 * need, 64)
+        i, j = rng.integers(0, len(la), m), rng.integers(0, len(lb), m)
+        ok = (la[i] != lb[j]) if kind == "different" else (la[i] == lb[j])
+        if same_set:
+            ok &= i != j
+        idx_a.append(i[ok][:need])
+        idx_b.append(j[ok][:need])
+        need -= len(idx_a[-1])
+        if need == 0:
+            break
+    if need > 0:
+        raise ValueError(f"cannot find {n} {kind}-class pairs in these labels")
+    return np.concatenate(idx_a)[:n], np.concatenate(idx_b)[:n]
+
+
+def flip_summary(scan: PathScan) -> dict[str, Any]:
+    """Per-path arrays (``per_path``) and summary numbers of the flips found along each path."""
+    first = scan.first_flip.numpy().astype(float)
+    last = scan.last_flip.numpy().astype(float)
+    n_flips = scan.n_flips.numpy()
+    third = scan.passes_third_class.numpy()
+    has = n_flips > 0
+    dist = np.abs(first - 0.5)
+    mid = (first >= MID_LOW) & (first <= MID_HIGH)
+    per_path = {"first_flip": first, "last_flip": last, "n_flips": n_flips, "abs_first": dist,
+                "first_mid": mid.astype(float), "has_flip": has.astype(float),
+                "third_class": third.astype(float)}
+    with np.errstate(all="ignore"):
+        summary = {
+            "n_paths": int(len(first)),
+            "median_abs_first": float(np.nanmedian(dist)) if has.any() else float("nan"),
+            "share_first_mid": float(mid[has].mean()) if has.any() else float("nan"),
+            "share_flip": float(has.mean()) if len(has) else float("nan"),
+            "mean_n_flips": float(n_flips.mean()) if len(n_flips) else float("nan"),
+            "share_third_class": float(third.mean()) if len(third) else float("nan"),
+            "median_first": float(np.nanmedian(first)) if has.any() else float("nan"),
+            "median_last": float(np.nanmedian(last)) if has.any() else float("nan"),
+        }
+    return {"per_path": per_path, **summary}
+
+
+def scan_model_pairs(model: Callable[[Tensor], Tensor], x_a: Tensor, x_b: Tensor,
+                     idx_a: np.ndarray, idx_b: np.ndarray, **scan_kw: Any) -> PathScan:
+    """Scan the segments ``x_a[idx_a] -> x_b[idx_b]`` with one model (eval mode, on its device)."""
+    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    a = x_a[torch.as_tensor(idx_a)].to(device)
+    b = x_b[torch.as_tensor(idx_b)].to(device)
+    return scan_paths(model, a, b, **scan_kw)
+
+
+def pair_distance(x_a: Tensor, x_b: Tensor, idx_a: np.ndarray, idx_b: np.ndarray) -> np.ndarray:
+    """L2 distance ||a - b|| in pixel space for each pair."""
+    a, b = x_a[torch.as_tensor(idx_a)].flatten(1), x_b[torch.as_tensor(idx_b)].flatten(1)
+    return (a - b).norm(dim=1).numpy()
+
+
+@torch.no_grad()
+def nearest_neighbor_labels(train_x: Tensor, train_y: Tensor, query_x: Tensor, chunk: int = 1024
+                            ) -> Tensor:
+    """Label of each query's nearest training row (L2, rows flattened), via cdist in chunks."""
+    if len(train_x) == 0:
+        raise ValueError("train_x is empty")
+    ref = train_x.flatten(1).float()
+    out = []
+    for lo in range(0, len(query_x), chunk):
+        q = query_x[lo:lo + chunk].flatten(1).float().to(ref.device)
+        out.append(torch.cdist(q, ref).argmin(dim=1))
+    nearest = torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+    return train_y.to(nearest.device)[nearest].cpu()
+
+
+@torch.no_grad()
+def features(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
+    """The model's penultimate features of ``x``, batched, on the CPU."""
+    device = next(model.parameters()).device
+    return torch.cat([model.features(x[lo:lo + chunk].to(device)).cpu()
+                      for lo in range(0, len(x), chunk)])
+
+
+@torch.no_grad()
+def predict(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
+    """Argmax class of ``x``, batched, on the CPU."""
+    device = next(model.parameters()).device
+    return torch.cat([model(x[lo:lo + chunk].to(device)).argmax(1).cpu()
+                      for lo in range(0, len(x), chunk)])
