@@ -37,6 +37,7 @@ import torchattacks
 from torch import Tensor, nn
 
 from . import cache
+from .models import predict as _predict
 
 __all__ = [
     "ATTACKS",
@@ -411,19 +412,7 @@ def adversarial_set(
 
 def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Batched argmax predictions in eval mode under no_grad, as a LongTensor on ``x``'s device."""
-    device, dtype = _model_device_dtype(model)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            preds = [
-                model(x[i:i + batch_size].to(device=device, dtype=dtype)).argmax(1).to(x.device)
-                for i in range(0, len(x), batch_size)
-            ]
-    finally:
-        for m, training in modes:
-            m.training = training
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=x.device)
+    return _predict(model, x, batch_size)
 
 
 def success_rate(

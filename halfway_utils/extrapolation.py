@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import hull
+from .models import embed, predict as _predict
 
 __all__ = ["flatten", "features", "predict", "class_distances", "hull_table"]
 
@@ -25,27 +26,16 @@ def flatten(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.reshape(len(array), -1), dtype=np.float32)
 
 
-@torch.no_grad()
 def features(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """Penultimate features ``model.features`` of ``x``, batched, eval mode, as (N, d) float32."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model.features(x[i:i + batch_size].to(device)).float().cpu()
-           for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return flatten(torch.cat(out)) if out else np.zeros((0, 0), dtype=np.float32)
+    if len(x) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return flatten(embed(model, x.cpu(), batch_size))
 
 
-@torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """Predicted class of each input, batched, eval mode."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    return _predict(model, x.cpu(), batch_size).numpy()
 
 
 def class_distances(points: np.ndarray, labels: np.ndarray, queries: np.ndarray,

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .boundary import PathScan, scan_paths
+from .models import embed, predict as _predict
 
 KINDS = ("different", "same")
 MID_LOW, MID_HIGH = 0.4, 0.6
@@ -108,17 +109,11 @@ def nearest_neighbor_labels(train_x: Tensor, train_y: Tensor, query_x: Tensor, c
     return train_y.to(nearest.device)[nearest].cpu()
 
 
-@torch.no_grad()
 def features(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
     """The model's penultimate features of ``x``, batched, on the CPU."""
-    device = next(model.parameters()).device
-    return torch.cat([model.features(x[lo:lo + chunk].to(device)).cpu()
-                      for lo in range(0, len(x), chunk)])
+    return embed(model, x.cpu(), chunk)
 
 
-@torch.no_grad()
 def predict(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
     """Argmax class of ``x``, batched, on the CPU."""
-    device = next(model.parameters()).device
-    return torch.cat([model(x[lo:lo + chunk].to(device)).argmax(1).cpu()
-                      for lo in range(0, len(x), chunk)])
+    return _predict(model, x.cpu(), chunk)

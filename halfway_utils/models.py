@@ -165,3 +165,40 @@ def build(name: str, **kw) -> StagedNet:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _in_eval(model: nn.Module, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Run ``fn`` with the model in eval mode under no_grad, restoring every module's mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            return fn()
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    param = next(model.parameters())
+    return param.device, param.dtype
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Argmax class of each input, batched, eval mode, as a LongTensor on ``x``'s device."""
+    device, dtype = _device_dtype(model)
+    if len(x) == 0:
+        return torch.empty(0, dtype=torch.long, device=x.device)
+    return _in_eval(model, lambda: torch.cat([
+        model(x[i:i + batch_size].to(device=device, dtype=dtype)).argmax(1).to(x.device)
+        for i in range(0, len(x), batch_size)]))
+
+
+def embed(model: StagedNet, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Penultimate features of each input, batched, eval mode, as float32 on ``x``'s device."""
+    device, dtype = _device_dtype(model)
+    if len(x) == 0:
+        return torch.empty(0, 0, device=x.device)
+    return _in_eval(model, lambda: torch.cat([
+        model.features(x[i:i + batch_size].to(device=device, dtype=dtype)).float().to(x.device)
+        for i in range(0, len(x), batch_size)]))

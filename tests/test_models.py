@@ -42,3 +42,17 @@ def test_unknown_model_and_bad_options():
         models.build("mlp", width=0)
     with pytest.raises(ValueError, match="bad options"):
         models.build("mlp", kernel=3)
+
+
+def test_batched_predict_and_embed_match_the_model_and_restore_its_mode():
+    torch.manual_seed(0)
+    model = models.build("resnet", width=4)
+    model.train()
+    x = torch.rand(37, 1, 28, 28)
+    preds = models.predict(model, x, batch_size=8)
+    feats = models.embed(model, x, batch_size=8)
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    assert torch.equal(preds, model(x).argmax(1))
+    assert torch.allclose(feats, model.features(x), atol=1e-5)
+    assert models.predict(model, x[:0]).shape == (0,)
