@@ -127,7 +127,7 @@ def record(claim_id: str, *, statement: str, measurements: Mapping[str, Estimate
         id=claim_id, paper=CLAIMS[claim_id]["paper"], statement=statement,
         measurements={k: e.as_dict() for k, e in estimates.items()},
         rule=" and ".join(f"({c})" for c in conditions) + " on the 95% intervals",
-        verdict=verdict, figures=list(figures), notebook=notebook,
+        verdict=verdict, figures=[Path(f).name for f in figures], notebook=notebook,
         parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
         notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
