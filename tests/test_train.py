@@ -8,7 +8,7 @@ import torch
 from halfway_utils import cache
 from halfway_utils.train import TrainConfig, train, training_labels
 
-TINY = dict(dataset="mnist", arch="mlp", arch_kw={"width": 32, "depth": 1}, n_train=300,
+TINY = dict(dataset="mnist", arch="mlp", arch_kw={"width": 64, "depth": 1}, n_train=300,
             n_test=200, epochs=4, batch_size=64, lr=3e-3)
 
 
