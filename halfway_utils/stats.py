@@ -75,3 +75,71 @@ def spearman(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, seed
             boots.append(sps.spearmanr(a[idx], b[idx]).statistic)
     low, high = np.quantile(boots, [0.025, 0.975]) if boots else (float("nan"),) * 2
     return Estimate(rho, float(low), float(high), len(a), "spearman, paired bootstrap")
+
+
+def _rank_columns(values: np.ndarray) -> np.ndarray:
+    """Average ranks of each column of a 2-D array."""
+    return np.column_stack([sps.rankdata(col) for col in values.T])
+
+
+def _partial_rank_corr(a: np.ndarray, b: np.ndarray, control: np.ndarray) -> float:
+    """Pearson correlation of the ranks of ``a`` and ``b`` after regressing both on the ranks of
+    every column of ``control`` (plus an intercept) by least squares; NaN if a residual is constant."""
+    design = np.column_stack([np.ones(len(a)), *(_rank_columns(control).T if control.shape[1] else [])])
+    ranks = np.column_stack([sps.rankdata(a), sps.rankdata(b)])
+    coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
+    resid = ranks - design @ coef
+    scale = np.sqrt((resid ** 2).sum(0))
+    if np.any(scale < 1e-9 * len(a)):
+        return float("nan")
+    return float((resid[:, 0] @ resid[:, 1]) / (scale[0] * scale[1]))
+
+
+def partial_spearman(x: Sequence[float], y: Sequence[float], control: Sequence | np.ndarray | None, *,
+                     groups: Sequence | None = None, n_boot: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> Estimate:
+    """Partial Spearman correlation of ``x`` and ``y`` given ``control``, with a cluster bootstrap.
+
+    The ranks of ``x`` and ``y`` are residualized on the ranks of ``control`` (one covariate, or one
+    column per covariate; 0/1 indicator columns act as strata; ``None``: the plain Spearman
+    correlation) and the residuals correlated. The
+    interval is a percentile bootstrap that resamples whole ``groups`` (e.g. the models the points
+    come from) with replacement, so points of one group move together; ``groups=None`` resamples
+    points. Ranks are recomputed on every resample.
+    """
+    a, b = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    c = np.zeros((len(a), 0)) if control is None else np.asarray(control, dtype=float).reshape(len(a), -1)
+    g = np.arange(len(a)) if groups is None else np.asarray(groups)
+    if len(g) != len(a) or len(c) != len(a) or len(b) != len(a):
+        raise ValueError("x, y, control and groups must have one entry per point")
+    keep = np.isfinite(a) & np.isfinite(b) & np.all(np.isfinite(c), axis=1)
+    a, b, c, g = a[keep], b[keep], c[keep], g[keep]
+    method = ("partial spearman, " if c.shape[1] else "spearman, ") + \
+        ("point bootstrap" if groups is None else "cluster bootstrap")
+    labels, members = np.unique(g, return_inverse=True)
+    if len(a) < c.shape[1] + 3 or len(labels) < 2:
+        return Estimate(float("nan"), float("nan"), float("nan"), len(labels), method)
+    rho = _partial_rank_corr(a, b, c)
+    index = [np.flatnonzero(members == k) for k in range(len(labels))]
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = np.concatenate([index[k] for k in rng.integers(0, len(labels), len(labels))])
+        r = _partial_rank_corr(a[idx], b[idx], c[idx])
+        if np.isfinite(r):
+            boots.append(r)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha]) if boots else (float("nan"),) * 2
+    return Estimate(rho, float(low), float(high), len(labels), method)
+
+
+def rank_residuals(values: Sequence[float], control: Sequence | np.ndarray) -> np.ndarray:
+    """Ranks of ``values`` minus their least-squares fit on the ranks of ``control`` (and an
+    intercept): the part of ``values``' ordering that ``control`` does not explain, as used by
+    :func:`partial_spearman` (for plotting the relation it measures)."""
+    a = np.asarray(values, dtype=float).ravel()
+    c = np.asarray(control, dtype=float).reshape(len(a), -1)
+    design = np.column_stack([np.ones(len(a)), _rank_columns(c)])
+    ranks = sps.rankdata(a)
+    coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
+    return ranks - design @ coef

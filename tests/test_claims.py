@@ -68,3 +68,39 @@ def test_across_seeds_and_spearman():
     assert np.isnan(stats.across_seeds([1.0]).low)
     rho = stats.spearman(np.arange(20), np.arange(20) ** 2)
     assert rho.value == pytest.approx(1.0)
+
+
+def test_partial_spearman_removes_a_shared_trend_and_resamples_clusters():
+    rng = np.random.default_rng(0)
+    depth = np.tile(np.linspace(0, 1, 6), 10)
+    groups = np.repeat(np.arange(10), 6)
+    x = depth + 0.3 * rng.normal(size=60)
+    y = depth + 0.3 * rng.normal(size=60)  # related only through depth
+    assert stats.spearman(x, y).low > 0
+    e = stats.partial_spearman(x, y, depth, groups=groups, n_boot=400)
+    assert e.low < 0 < e.high and abs(e.value) < 0.3
+    assert e.n == 10 and "cluster" in e.method
+    z = rng.normal(size=60)  # a real relation beyond depth survives
+    e2 = stats.partial_spearman(depth + z, depth + z + 0.2 * rng.normal(size=60), depth, groups=groups,
+                                n_boot=400)
+    assert e2.low > 0.5
+    # indicator columns act as strata: with one stratum per depth the partial equals the
+    # within-depth correlation of ranks
+    strata = (depth[:, None] == np.unique(depth)[None, :]).astype(float)
+    assert np.isfinite(stats.partial_spearman(x, y, strata, groups=groups, n_boot=50).value)
+    # the same seed gives the same interval; too few clusters gives NaN
+    assert stats.partial_spearman(x, y, depth, groups=groups, n_boot=100, seed=3) == \
+        stats.partial_spearman(x, y, depth, groups=groups, n_boot=100, seed=3)
+    assert np.isnan(stats.partial_spearman(x, y, depth, groups=np.zeros(60), n_boot=10).value)
+    # no control: the plain Spearman correlation, with the cluster interval
+    plain = stats.partial_spearman(x, y, None, groups=groups, n_boot=50)
+    assert plain.value == pytest.approx(stats.spearman(x, y).value)
+
+
+def test_rank_residuals_match_the_partial_correlation():
+    rng = np.random.default_rng(1)
+    depth = np.tile(np.linspace(0, 1, 5), 8)
+    x, y = depth + rng.normal(size=40), depth + rng.normal(size=40)
+    rx, ry = stats.rank_residuals(x, depth), stats.rank_residuals(y, depth)
+    assert abs(rx.mean()) < 1e-9 and abs(rx @ (depth - depth.mean())) < 1e-6  # no depth trend left
+    assert np.corrcoef(rx, ry)[0, 1] == pytest.approx(stats.partial_spearman(x, y, depth, n_boot=10).value)
