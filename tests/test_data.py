@@ -104,3 +104,42 @@ def test_fashion_mnist_is_copied_from_the_debian_package(tmp_path, monkeypatch):
 def test_cli_check_reports_status(capsys):
     assert data.main(["check", "mnist"]) == 0
     assert "mnist: ok" in capsys.readouterr().out
+
+
+def _write_cifar(folder, n_per_batch, rng):
+    import pickle
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+                 "labels": [i % 10 for i in range(n_per_batch)]}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(entry, handle)
+
+
+def test_cifar10_reader_and_colour_models(tmp_path, monkeypatch):
+    """CIFAR-10's pickle layout is read, checked and fed to a colour model (synthetic, small)."""
+    import dataclasses
+
+    import numpy as np
+
+    from halfway_utils import models
+
+    _write_cifar(tmp_path / "cifar-10-batches-py", 40, np.random.default_rng(0))
+    monkeypatch.setenv("HALFWAY_DATA", str(tmp_path))
+    small = dataclasses.replace(data.DATASETS["cifar10"], sizes={"train": 200, "test": 40})
+    monkeypatch.setitem(data.DATASETS, "cifar10", small)
+    data._load_full.cache_clear()
+    try:
+        x, y = data.load("cifar10", "train", n=50, seed=0)
+        assert x.shape == (50, 3, 32, 32) and torch.bincount(y).tolist() == [5] * 10
+        logits = models.build("resnet", in_shape=(3, 32, 32), width=4).eval()(x)
+        assert logits.shape == (50, 10)
+        (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80truncated")
+        data._load_full.cache_clear()
+        with pytest.raises(DataError, match="missing or corrupt.*fetch cifar10"):
+            data.load("cifar10", "test")
+    finally:
+        data._load_full.cache_clear()
