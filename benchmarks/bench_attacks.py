@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import fit, machine  # noqa: E402
 from halfway_utils import attacks as A  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "attacks.json"
@@ -64,20 +63,6 @@ def build_cnn() -> nn.Module:
         )
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, seed: int = 0) -> nn.Module:
-    """Adam, batch 64; returned in eval mode."""
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
-
-
 def timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float, float]:
     """(result, wall seconds, process CPU seconds) of one call; CPU time is less hit by other load."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -115,21 +100,6 @@ def near_tie(model: nn.Module, adv: torch.Tensor, y: torch.Tensor, tol: float = 
     return round(near_tie_mask(model, adv, y, tol).float().mean().item(), 4)
 
 
-def machine() -> dict:
-    """Where the numbers come from (the machine is shared, so load matters)."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchattacks": torchattacks.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
-        "device": "cpu",
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print a markdown table, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     source, xtr, ytr, x, y = load_data(args.n_train, args.n)
     torch.manual_seed(0)
-    model = train(build_cnn(), xtr, ytr)
+    model = fit(build_cnn(), xtr, ytr)
     clean_acc = (A.predict(model, x) == y).float().mean().item()
     print(f"data={source} n={len(x)} clean accuracy={clean_acc:.4f}", file=sys.stderr)
 
@@ -204,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "data": source, "n": len(x), "model": "halfway_utils.models.cnn (1 epoch Adam)",
-        "clean_accuracy": clean_acc, "machine": machine(), "attacks": results, "deepfool_agreement": agreement,
+        "clean_accuracy": clean_acc, "machine": machine(torchattacks=torchattacks.__version__, device="cpu"), "attacks": results, "deepfool_agreement": agreement,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

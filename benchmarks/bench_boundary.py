@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import fit, machine  # noqa: E402
 from halfway_utils.boundary import dense_grid_flips, scan_paths  # noqa: E402
 from halfway_utils.data import load  # noqa: E402
 
@@ -36,18 +35,11 @@ DENSE_POINTS = 201
 
 
 def train_mlp(x: torch.Tensor, y: torch.Tensor, epochs: int = 3, seed: int = 0) -> nn.Module:
-    """Plain MLP trained with Adam; returned in eval mode."""
+    """784-256-256-10 ReLU MLP trained with the benchmarks' Adam loop; eval mode."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                           nn.Linear(256, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
+    return fit(model, x, y, epochs, seed)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -169,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     default = f"grid={configs[0][0]}, {configs[0][1]}"
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "note": "shared machine, other jobs running; wall ratios are noisy"},
+        "machine": machine(note="shared machine, other jobs running; wall ratios are noisy"),
         "model": {"arch": "784-256-256-10", "train_n": len(x), "epochs": 3, "seed": 0,
                   "test_accuracy": accuracy(model, xt, yt)},
         "pairs": "different classes, seed 0; train-train from load('mnist', 'train', n=2000), "

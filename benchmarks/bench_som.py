@@ -29,10 +29,7 @@ When no run of ours matches, the row says so and no ratio is given.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,6 +40,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from common import machine, version  # noqa: E402
 from halfway_utils.som import SOM  # noqa: E402
 
 QE_MATCH = 1.02
@@ -116,31 +114,6 @@ def bench_minisom(x: np.ndarray, rows: int, cols: int, passes: float, sigma: flo
             "iterations": iters, "sigma": sigma}
 
 
-def machine_info(threads: int) -> dict:
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "minisom": importlib.metadata.version("minisom"),
-        "torch_threads": threads,
-    }
-    try:
-        info["loadavg_1_5_15"] = list(os.getloadavg())
-    except OSError:
-        pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        if names:
-            info["cpu_model"] = names[0]
-    except OSError:
-        pass
-    return info
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=5000, help="samples (default 5000)")
@@ -199,7 +172,7 @@ def main(argv=None) -> dict:
             print(f"| ours {r['epochs']} epochs, sigma_end {r['sigma_end']:g}{tag} | {r['total_s']:.3f} | {r['qe']:.4f} | "
                   f"{r['te']:.3f} | {r['units_used']} |", flush=True)
 
-    result = {"machine": machine_info(args.threads),
+    result = {"machine": machine(numpy=np.__version__, minisom=version("minisom"), torch_threads=args.threads),
               "config": {k: v for k, v in vars(args).items() if k != "out"},
               "qe_match_factor": QE_MATCH, "results": rows_out}
 
