@@ -465,6 +465,16 @@ def _result(state: list[_Query], scanner: _Scanner, n: int, tol: float,
 # ----------------------------------------------------------------------------- references
 
 
+def _centred_single(points: ArrayLike, query: ArrayLike, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """The references' float64 inputs, centred on the points' mean: (D - c, q - c) for one query."""
+    D, Q, _ = _check_inputs(points, query)
+    if Q.shape[0] != 1:
+        raise ValueError(f"{caller} takes a single query")
+    D = D.astype(np.float64)
+    center = D.mean(axis=0)
+    return D - center, Q[0].astype(np.float64) - center
+
+
 def nnls_distance(points: ArrayLike, query: ArrayLike, *, weight: float = 1e3,
                   maxiter: int | None = None) -> tuple[float, np.ndarray]:
     """Reference (slow): SciPy NNLS on [D^T; w 1^T] a ~ [q; w]; returns (distance, alphas).
@@ -475,16 +485,11 @@ def nnls_distance(points: ArrayLike, query: ArrayLike, *, weight: float = 1e3,
     """
     from scipy.optimize import nnls
 
-    D, Q, _ = _check_inputs(points, query)
-    if Q.shape[0] != 1:
-        raise ValueError("nnls_distance takes a single query")
-    D = D.astype(np.float64)
-    center = D.mean(axis=0)
-    Dc, qc = D - center, Q[0].astype(np.float64) - center
+    Dc, qc = _centred_single(points, query, "nnls_distance")
     w = weight * max(float(np.sqrt((Dc**2).sum(axis=1).mean())), 1e-12)
-    A = np.vstack([Dc.T, np.full((1, D.shape[0]), w)])
+    A = np.vstack([Dc.T, np.full((1, Dc.shape[0]), w)])
     b = np.concatenate([qc, [w]])
-    a, _ = nnls(A, b, maxiter=maxiter if maxiter is not None else 3 * D.shape[0])
+    a, _ = nnls(A, b, maxiter=maxiter if maxiter is not None else 3 * Dc.shape[0])
     a = _project_simplex_clip(a)
     return float(np.linalg.norm(Dc.T @ a - qc)), a
 
@@ -493,14 +498,9 @@ def cvxpy_distance(points: ArrayLike, query: ArrayLike) -> tuple[float, np.ndarr
     """Reference for small cases via cvxpy + Clarabel (dev dependency); (distance, alphas)."""
     import cvxpy as cp
 
-    D, Q, _ = _check_inputs(points, query)
-    if Q.shape[0] != 1:
-        raise ValueError("cvxpy_distance takes a single query")
-    D = D.astype(np.float64)
-    center = D.mean(axis=0)
-    Dc, qc = D - center, Q[0].astype(np.float64) - center
-    a = cp.Variable(D.shape[0], nonneg=True)
-    y = cp.Variable(D.shape[1])  # residual as a variable: a plain QP for the interior point
+    Dc, qc = _centred_single(points, query, "cvxpy_distance")
+    a = cp.Variable(Dc.shape[0], nonneg=True)
+    y = cp.Variable(Dc.shape[1])  # residual as a variable: a plain QP for the interior point
     problem = cp.Problem(cp.Minimize(cp.sum_squares(y)), [y == Dc.T @ a - qc, cp.sum(a) == 1])
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
     alphas = _project_simplex_clip(np.asarray(a.value, dtype=np.float64))
