@@ -4,7 +4,7 @@
 - :func:`flip_summary` turns a :class:`~halfway_utils.boundary.PathScan` into per-path
   arrays and the H1 summary (distance of the first flip from t = 0.5, share of flips
   within [0.4, 0.6], share of paths with a flip, third-class crossings);
-- :func:`nearest_neighbor_labels` is a batched 1-NN (``torch.cdist`` in chunks), in
+- :func:`nearest_neighbor_labels` is a batched 1-NN (``transfer.nearest_index``), in
   pixel space or in any feature space;
 - :func:`scan_model_pairs` runs a scan for one model over pairs of two sample sets.
 """
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .boundary import PathScan, scan_paths
 from .models import embed, predict as _predict
+from .transfer import nearest_index
 
 KINDS = ("different", "same")
 MID_LOW, MID_HIGH = 0.4, 0.6
@@ -94,19 +95,13 @@ def pair_distance(x_a: Tensor, x_b: Tensor, idx_a: np.ndarray, idx_b: np.ndarray
     return (a - b).norm(dim=1).numpy()
 
 
-@torch.no_grad()
 def nearest_neighbor_labels(train_x: Tensor, train_y: Tensor, query_x: Tensor, chunk: int = 1024
                             ) -> Tensor:
     """Label of each query's nearest training row (L2, rows flattened), via cdist in chunks."""
     if len(train_x) == 0:
         raise ValueError("train_x is empty")
-    ref = train_x.flatten(1).float()
-    out = []
-    for lo in range(0, len(query_x), chunk):
-        q = query_x[lo:lo + chunk].flatten(1).float().to(ref.device)
-        out.append(torch.cdist(q, ref).argmin(dim=1))
-    nearest = torch.cat(out) if out else torch.empty(0, dtype=torch.long)
-    return train_y.to(nearest.device)[nearest].cpu()
+    nearest, _ = nearest_index(query_x.cpu(), train_x.cpu(), chunk=chunk)
+    return train_y.cpu()[nearest]
 
 
 def features(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
