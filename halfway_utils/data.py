@@ -102,7 +102,7 @@ def _check_split(split: str) -> None:
 def load(name: str, split: str = "train", n: int | None = None, seed: int = 0
          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, C, H, W) float32 in [0, 1] and int64 labels; ``n`` draws a seeded, class-balanced subset."""
-    meta = info(name)
+    info(name)  # unknown names fail here, listing the valid ones
     _check_split(split)
     images, labels = _load_full(name, split)
     if n is not None:
@@ -257,13 +257,10 @@ def _offline() -> bool:
 def _internet(host: str = "www.cs.toronto.edu", timeout: float = 3.0) -> bool:
     """A quick connect check, so that a missing network fails in seconds, not minutes."""
     try:
-        socket.setdefaulttimeout(timeout)
         with socket.create_connection((host, 443), timeout=timeout):
             return True
     except OSError:
         return False
-    finally:
-        socket.setdefaulttimeout(None)
 
 
 def _download_cifar() -> None:

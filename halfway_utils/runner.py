@@ -12,7 +12,6 @@ to ``results/run_summary.json``.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
