@@ -12,7 +12,6 @@ import papermill as pm
 import pytest
 
 from halfway_utils import cache, runner
-from halfway_utils.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
