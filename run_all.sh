@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
-exec "$PY" -m halfway_utils.runner "$@"
+exec "$PY" -m halfway_utils.infra.runner "$@"

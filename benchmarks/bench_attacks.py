@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torchattacks
@@ -24,7 +24,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import fit, machine  # noqa: E402
-from halfway_utils import attacks as A  # noqa: E402
+
+from halfway_utils.methods import attacks as A  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "attacks.json"
 
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['median_l2']} | {r['median_linf']} |")
     print(f"\nDeepFool batched vs torchattacks: {agreement['speedup']}x faster wall, "
           f"{agreement['speedup_cpu']}x CPU; "
-          f"same fooled {agreement['same_fooled']:.3f} (on the {agreement['n_off_tie']} inputs not within 1e-4 of a "
-          f"logit tie: {agreement['same_fooled_off_tie']:.3f}), same adversarial class {agreement['same_adv_class']:.3f}, "
+          f"same fooled {agreement['same_fooled']:.3f} (on the {agreement['n_off_tie']} inputs not within 1e-4 "
+          f"of a logit tie: {agreement['same_fooled_off_tie']:.3f}), "
+          f"same adversarial class {agreement['same_adv_class']:.3f}, "
           f"median relative L2 difference {agreement['median_rel_l2_diff']:.2e}, "
           f"max |input difference| {agreement['max_abs_input_diff']:.2e}; inputs ending within 1e-4 of a logit tie: "
           f"ours {agreement['frac_near_tie_ours']:.3f}, torchattacks {agreement['frac_near_tie_torchattacks']:.3f}, "
@@ -174,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "data": source, "n": len(x), "model": "halfway_utils.models.cnn (1 epoch Adam)",
-        "clean_accuracy": clean_acc, "machine": machine(torchattacks=torchattacks.__version__, device="cpu"), "attacks": results, "deepfool_agreement": agreement,
+        "clean_accuracy": clean_acc, "machine": machine(torchattacks=torchattacks.__version__, device="cpu"),
+        "attacks": results, "deepfool_agreement": agreement,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

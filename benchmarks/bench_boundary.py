@@ -26,8 +26,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import fit, machine  # noqa: E402
-from halfway_utils.boundary import dense_grid_flips, scan_paths  # noqa: E402
+
 from halfway_utils.data import load  # noqa: E402
+from halfway_utils.methods.boundary import dense_grid_flips, scan_paths  # noqa: E402
 
 REPEATS = 5
 TRUTH_POINTS = 4001
@@ -74,7 +75,7 @@ def compare(model: nn.Module, a: torch.Tensor, b: torch.Tensor, configs: list[tu
         times["dense201"].append(s)
         for grid, refine in configs:
             key = f"grid={grid}, {refine}"
-            results[key], s = timed(lambda: scan_paths(model, a, b, grid=grid, tol=tol, refine=refine))
+            results[key], s = timed(lambda g=grid, r=refine: scan_paths(model, a, b, grid=g, tol=tol, refine=r))
             times.setdefault(key, []).append(s)
     truth, truth_s = timed(lambda: dense_grid_flips(model, a, b, TRUTH_POINTS))
     dense, dense_s = results.pop("dense201"), statistics.median(times.pop("dense201"))

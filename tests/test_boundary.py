@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from halfway_utils.boundary import boundary_distance, dense_grid_flips, scan_paths
+from halfway_utils.methods.boundary import boundary_distance, dense_grid_flips, scan_paths
 
 REFINES = ["secant", "bisect"]
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed(one_thread):
     torch.manual_seed(0)
-    torch.set_num_threads(1)
 
 
 class Linear2(nn.Module):
@@ -160,13 +160,36 @@ def different_class_pairs(model: nn.Module, n: int) -> tuple[torch.Tensor, torch
     return x[i[keep]], x[j[keep]]
 
 
+def _independent_dense_grid(model, a, b, points):
+    """Class changes between adjacent points of a dense grid, computed here with plain torch."""
+    t = torch.linspace(0, 1, points, dtype=torch.float64).to(a.dtype)
+    with torch.no_grad():
+        cls = torch.stack([model((1 - t[k]) * a + t[k] * b).argmax(1) for k in range(points)], 1)
+    change = cls[:, 1:] != cls[:, :-1]
+    mids = (torch.arange(points - 1, dtype=torch.float64) + 0.5) / (points - 1)
+    first = torch.where(change, mids, torch.tensor(float("inf"), dtype=torch.float64)).amin(1)
+    last = torch.where(change, mids, torch.tensor(float("-inf"), dtype=torch.float64)).amax(1)
+    none = ~change.any(1)
+    return SimpleNamespace(n_flips=change.sum(1), first_flip=first.masked_fill(none, float("nan")),
+                           last_flip=last.masked_fill(none, float("nan")))
+
+
+def test_the_dense_grid_reference_agrees_with_an_independent_grid():
+    model = random_mlp()
+    a, b = different_class_pairs(model, 100)
+    ref, mine = dense_grid_flips(model, a, b, points=301), _independent_dense_grid(model, a, b, 301)
+    assert torch.equal(ref.n_flips, mine.n_flips)
+    assert torch.allclose(ref.first_flip, mine.first_flip, equal_nan=True)
+    assert torch.allclose(ref.last_flip, mine.last_flip, equal_nan=True)
+
+
 @pytest.mark.parametrize("refine", REFINES)
 def test_agrees_with_dense_grid_on_random_mlp(refine):
     model = random_mlp()
     a, b = different_class_pairs(model, 300)
     assert len(a) == 300
     ours = scan_paths(model, a, b, refine=refine)
-    dense = dense_grid_flips(model, a, b, points=2001)
+    dense = _independent_dense_grid(model, a, b, points=2001)
     same = ours.n_flips == dense.n_flips
     assert (dense.n_flips > 1).float().mean() > 0.2  # the test is not trivial
     assert same.float().mean() >= 0.95

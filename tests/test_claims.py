@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from halfway_utils import claims, stats
-from halfway_utils.claims import Condition, decide
-from halfway_utils.stats import Estimate
+from halfway_utils.evidence import claims, stats
+from halfway_utils.evidence.claims import Condition, decide
+from halfway_utils.evidence.stats import Estimate
 
 
 def est(value, low, high):
@@ -104,3 +104,56 @@ def test_rank_residuals_match_the_partial_correlation():
     rx, ry = stats.rank_residuals(x, depth), stats.rank_residuals(y, depth)
     assert abs(rx.mean()) < 1e-9 and abs(rx @ (depth - depth.mean())) < 1e-6  # no depth trend left
     assert np.corrcoef(rx, ry)[0, 1] == pytest.approx(stats.partial_spearman(x, y, depth, n_boot=10).value)
+
+
+def test_a_claim_summary_lists_the_verdict_rule_and_every_interval(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    claim = claims.record("H1", statement="s", measurements={"a": est(0.8, 0.7, 0.9), "b": 0.25},
+                          conditions=[Condition("a", ">", 0.5)], figures=[], notebook="01",
+                          parameters={"profile": "quick"}, notes="a note")
+    lines = claim.summary().splitlines()
+    assert lines[0] == "H1 verdict: supported   rule: (a > 0.5) on the 95% intervals"
+    assert lines[1].split() == ["a", "0.8", "[0.7,", "0.9]"] and lines[2].split() == ["b", "0.25"]
+    assert lines[-1] == "a note"
+
+
+@pytest.mark.parametrize("op, low, high, verdict", [
+    (">", 0.6, 0.9, "supported"), (">", 0.5, 0.9, "inconclusive"),  # low at the threshold: not beyond it
+    (">", 0.1, 0.4, "not supported"), (">", 0.1, 0.5, "inconclusive"),  # high at the threshold
+    (">", 0.4, 0.6, "inconclusive"),
+    ("<", 0.1, 0.4, "supported"), ("<", 0.1, 0.5, "inconclusive"),
+    ("<", 0.6, 0.9, "not supported"), ("<", 0.5, 0.9, "inconclusive"),
+    ("<", 0.4, 0.6, "inconclusive"),
+])
+def test_every_branch_of_a_condition_and_the_endpoints_at_the_threshold(op, low, high, verdict):
+    assert Condition("m", op, 0.5).judge(est((low + high) / 2, low, high)) == verdict
+
+
+def test_a_bare_number_is_no_interval_and_decides_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    claim = claims.record("H2", statement="s", measurements={"m": 0.99}, conditions=[Condition("m", ">", 0.5)],
+                          figures=[], notebook="02", parameters={})
+    assert claim.verdict == "inconclusive"
+
+
+def test_a_rule_is_decided_per_stratum_and_pooled(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = claims.Rule("effect", ">", 0.1, null="the untrained network on the same segments",
+                       changes=("margin raised from 0.05 after run 1: why",))
+    strata = {"mnist/mlp": est(0.3, 0.2, 0.4), "mnist/cnn": est(0.25, 0.15, 0.35),
+              "fashion_mnist/resnet": est(0.0, -0.1, 0.05)}
+    claim = claims.record_rule("H1", rule, statement="s", pooled=est(0.2, 0.12, 0.28), strata=strata,
+                               measurements={"share": est(0.5, 0.4, 0.6)}, replicates=15, figures=["01_a.png"],
+                               notebook="01", parameters={"profile": "quick"})
+    assert claim.verdict == "supported"
+    assert [row["verdict"] for row in claim.strata] == ["supported", "supported", "not supported"]
+    assert claims.by_stratum(claim.strata) == ("supported for mnist/mlp, mnist/cnn; "
+                                               "not supported for fashion_mnist/resnet")
+    stored = json.loads((tmp_path / "results" / "claims" / "H1.json").read_text())
+    assert stored["primary"] == "effect" and stored["primary"] in stored["measurements"]
+    assert stored["null"].startswith("the untrained") and stored["margin"] == 0.1 and stored["replicates"] == 15
+    assert stored["rule_changes"] == ["margin raised from 0.05 after run 1: why"]
+    assert {"stratum", "verdict", "value", "low", "high"} <= set(stored["strata"][0])
+    assert claims.load_all()["H1"].strata == stored["strata"]
+    with pytest.raises(ValueError, match="op must be"):
+        claims.Rule("effect", ">=", 0.1, null="n")

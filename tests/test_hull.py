@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from halfway_utils import hull
+from halfway_utils import data
+from halfway_utils.methods import hull
+from halfway_utils.methods.neighbors import nearest
 
 
 def _gaussian(n: int, d: int, m: int, seed: int = 0, spread: float = 1.5):
@@ -124,8 +126,8 @@ def test_single_point_hull_and_duplicates() -> None:
     for D in (x[None, :], np.repeat(x[None, :], 50, axis=0)):
         res = hull.distance(D, Q)
         np.testing.assert_allclose(res.distance, expected, rtol=1e-12)
-        nn, idx = hull.nearest_neighbor_distance(D, Q)
-        np.testing.assert_allclose(res.distance, nn, rtol=1e-12)
+        _, nn = nearest(Q, D)
+        np.testing.assert_allclose(res.distance, nn.numpy(), rtol=1e-12)
 
 
 def test_duplicated_rows_match_reference() -> None:
@@ -150,15 +152,6 @@ def test_float32_and_torch_inputs() -> None:
     np.testing.assert_allclose(single.distance[0], ref[0], rtol=1e-6)
 
 
-def test_nearest_neighbor_distance() -> None:
-    D, Q = _gaussian(700, 9, 11, seed=13)
-    dist, idx = hull.nearest_neighbor_distance(D, Q, chunk=4)
-    full = np.linalg.norm(Q[:, None, :] - D[None, :, :], axis=2)
-    np.testing.assert_array_equal(idx, full.argmin(axis=1))
-    np.testing.assert_allclose(dist, full.min(axis=1), rtol=1e-12)
-    assert np.all(hull.distance(D, Q).distance <= dist + 1e-12)
-
-
 def test_cvxpy_reference_agrees() -> None:
     pytest.importorskip("cvxpy")
     D, Q = _gaussian(150, 8, 2, seed=14)
@@ -170,12 +163,10 @@ def test_cvxpy_reference_agrees() -> None:
 
 
 def test_mnist_subset() -> None:
-    data = pytest.importorskip("halfway_utils.data")
-    try:
-        train, _ = data.load("mnist", "train", n=500)
-        test, _ = data.load("mnist", "test", n=4)
-    except Exception as err:  # noqa: BLE001 - data not fetched on this machine
-        pytest.skip(f"MNIST not available: {err}")
+    if not data.available("mnist"):
+        pytest.skip(f"MNIST not available: {data.info('mnist').fetch_hint}")
+    train, _ = data.load("mnist", "train", n=500)
+    test, _ = data.load("mnist", "test", n=4)
     D = train.reshape(len(train), -1).numpy()
     Q = test.reshape(len(test), -1).numpy()
     assert D.dtype == np.float32
@@ -183,8 +174,8 @@ def test_mnist_subset() -> None:
     ref = _reference(D.astype(np.float64), Q.astype(np.float64))
     assert res.converged.all()
     np.testing.assert_allclose(res.distance, ref, rtol=1e-6, atol=1e-6)
-    nn, _ = hull.nearest_neighbor_distance(D, Q)
-    assert np.all(res.distance <= nn + 1e-9)
+    _, nn = nearest(Q, D, dtype=torch.float32)
+    assert np.all(res.distance <= nn.numpy() + 1e-9)
     assert not res.inside.any()  # d = 784 > n = 500: test digits lie off the hull
 
 
@@ -207,5 +198,3 @@ def test_bad_settings_and_reference_errors() -> None:
         hull.distance(D, Q, tol=0)
     with pytest.raises(ValueError, match="single query"):
         hull.nnls_distance(D, Q)
-    with pytest.raises(ValueError, match="dimension mismatch"):
-        hull.nearest_neighbor_distance(D, np.zeros((1, 4)))

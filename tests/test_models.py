@@ -1,4 +1,5 @@
 """Model zoo: shapes, named activations, penultimate features, errors."""
+import numpy as np
 import pytest
 import torch
 
@@ -44,15 +45,46 @@ def test_unknown_model_and_bad_options():
         models.build("mlp", kernel=3)
 
 
-def test_batched_predict_and_embed_match_the_model_and_restore_its_mode():
+def _numpy_mlp(model, x):
+    """The mlp's forward pass written out in numpy from its weights: (hidden features, logits)."""
+    w = {k: v.double().numpy() for k, v in model.state_dict().items()}
+    h = (x.double().numpy().reshape(len(x), -1) - w["normalize.mean"].ravel()) / w["normalize.std"].ravel()
+    h = np.maximum(h @ w["stages.fc1.1.weight"].T + w["stages.fc1.1.bias"], 0.0)
+    return h, h @ w["stages.logits.weight"].T + w["stages.logits.bias"]
+
+
+def test_batched_predict_and_embed_agree_with_a_hand_written_forward_pass():
     torch.manual_seed(0)
+    model = models.build("mlp", in_shape=(1, 3, 3), num_classes=4, width=6, depth=1)
+    x = torch.rand(37, 1, 3, 3)
+    features, logits = _numpy_mlp(model, x)
+    preds = models.predict(model, x, batch_size=8)  # five batches, the last one short
+    feats = models.embed(model, x, batch_size=8)
+    np.testing.assert_array_equal(preds.numpy(), logits.argmax(1))
+    np.testing.assert_allclose(feats.numpy(), features, rtol=1e-5, atol=1e-6)
+    assert preds.dtype == torch.long and feats.dtype == torch.float32
+    assert models.predict(model, x[:0]).shape == (0,)
+
+
+def test_eval_mode_sets_every_module_to_eval_and_restores_each_one():
     model = models.build("resnet", width=4)
     model.train()
-    x = torch.rand(37, 1, 28, 28)
-    preds = models.predict(model, x, batch_size=8)
-    feats = models.embed(model, x, batch_size=8)
+    model.stages[model.layer_names[0]].eval()  # a mixed state must come back as it was
+    before = [m.training for m in model.modules()]
+    with models.eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == before
+    with pytest.raises(RuntimeError), models.eval_mode(model):
+        raise RuntimeError("the modes are restored on errors too")
+    assert [m.training for m in model.modules()] == before
+
+
+def test_predict_and_embed_leave_batch_norm_statistics_and_modes_alone():
+    torch.manual_seed(0)
+    model = models.build("resnet", width=4).train()
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    x = torch.rand(9, 1, 28, 28)
+    models.predict(model, x, batch_size=4)
+    models.embed(model, x, batch_size=4)
     assert model.training and all(m.training for m in model.modules())
-    model.eval()
-    assert torch.equal(preds, model(x).argmax(1))
-    assert torch.allclose(feats, model.features(x), atol=1e-5)
-    assert models.predict(model, x[:0]).shape == (0,)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stats.items())

@@ -1,7 +1,7 @@
 """The claims report: missing claims show as missing; the README block is rewritten in place."""
-from halfway_utils import claims, report
-from halfway_utils.claims import Condition
-from halfway_utils.stats import Estimate
+from halfway_utils.evidence import claims, report
+from halfway_utils.evidence.claims import Condition
+from halfway_utils.evidence.stats import Estimate
 
 
 def test_missing_claims_are_never_supported(tmp_path, monkeypatch):

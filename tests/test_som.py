@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from halfway_utils.codes import code_change_rate, code_metrics, joint_counts, occupancy
-from halfway_utils.som import SOM
+from halfway_utils import data
+from halfway_utils.experiments.som_codes import code_change_rate, code_metrics, joint_counts, occupancy
+from halfway_utils.methods.som import SOM
 
 minisom = pytest.importorskip("minisom")
 MiniSom = minisom.MiniSom
@@ -31,11 +32,8 @@ TE_MARGIN = 0.1
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def _blobs(n=600, d=10, k=3, seed=0):
@@ -50,24 +48,12 @@ _MNIST_CACHE: dict[str, np.ndarray] = {}
 
 def _mnist_1000():
     if "x" not in _MNIST_CACHE:
-        try:
-            from halfway_utils.data import load
-
-            out = load("mnist", "train", n=1000)
-            x = out[0] if isinstance(out, (tuple, list)) else out
-            if isinstance(x, dict):
-                x = x.get("x", x.get("images"))
-            x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-            x = x.reshape(x.shape[0], -1).astype(np.float32)
-            if x.shape != (1000, 784):
-                raise ValueError(f"unexpected MNIST shape {x.shape}")
-            if x.max() > 2:  # uint8-range pixels
-                x = x / 255.0
-        except Exception as exc:  # data module not written yet, data missing, ...
-            _MNIST_CACHE["skip"] = f"halfway_utils.data.load('mnist') unavailable: {exc!r}"
+        if not data.available("mnist"):
+            _MNIST_CACHE["skip"] = f"MNIST not available: {data.info('mnist').fetch_hint}"
             _MNIST_CACHE["x"] = None
         else:
-            _MNIST_CACHE["x"] = x
+            x, _ = data.load("mnist", "train", n=1000)
+            _MNIST_CACHE["x"] = x.reshape(len(x), -1).numpy().astype(np.float32)
     if _MNIST_CACHE["x"] is None:
         pytest.skip(_MNIST_CACHE["skip"])
     return _MNIST_CACHE["x"]

@@ -62,7 +62,7 @@ Reported distances (quantization error) are always direct differences.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -208,7 +208,7 @@ class SOM:
         return int(value)
 
     # ---------------------------------------------------------------- init
-    def initialize(self, x, *, generator: torch.Generator | None = None) -> "SOM":
+    def initialize(self, x, *, generator: torch.Generator | None = None) -> SOM:
         """Set the initial weights from data ``x`` (``init`` chosen in ``__init__``).
 
         ``"pca"`` uses the data mean and the top two principal axes; above
@@ -251,8 +251,8 @@ class SOM:
         iteration (10 vectors, Rayleigh-Ritz, products with the centred data in
         float32, never forming the covariance) until the top two Ritz values
         settle to 1e-4, which is far cheaper than the ``N * dim**2`` covariance
-        and accurate to ~1e-3 in the axes, plenty for an initialization. Each axis' sign is fixed so that its largest-magnitude
-        entry is positive.
+        and accurate to ~1e-3 in the axes, plenty for an initialization. Each axis' sign is fixed
+        so that its largest-magnitude entry is positive.
         """
         n, d = x.shape
         if d <= 64:
@@ -298,7 +298,7 @@ class SOM:
 
     def fit(self, x, epochs: int = 10, batch_size: int = 512, *,
             subsample: int | str | None = "auto", full_epochs: int = 1,
-            init_weights: bool = True) -> "SOM":
+            init_weights: bool = True) -> SOM:
         """Train the map on ``x`` (``(N, dim)``) with the batch SOM; returns ``self``.
 
         ``batch_size``: samples whose BMUs are found in one GEMM (bounds memory;

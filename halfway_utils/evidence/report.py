@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..infra.paths import REPO_ROOT, figures_dir, output_root
+from ..infra.store import atomic_write
 from .claims import CLAIMS, PAPERS, Claim, load_all
-from .paths import REPO_ROOT, figures_dir, output_root
 
 MISSING = "missing"
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -89,8 +90,7 @@ def full_markdown(table: pd.DataFrame) -> str:
 def write_report(table: pd.DataFrame) -> Path:
     """Write ``figures/claims.md``."""
     path = figures_dir() / "claims.md"
-    path.write_text(full_markdown(table))
-    return path
+    return atomic_write(path, full_markdown(table))
 
 
 def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md") -> bool:
@@ -106,5 +106,5 @@ def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md") -
              f"{verdict_markdown(table, link_prefix='figures/')}\n{END}")
     new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     if new != text:
-        readme.write_text(new)
+        atomic_write(readme, new)
     return True

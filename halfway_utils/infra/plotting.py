@@ -35,6 +35,19 @@ def save_figure(fig: plt.Figure, name: str) -> list[Path]:
     return [png, pdf]
 
 
+class Figures:
+    """A notebook's figure log: saves each figure and remembers its PNG for the claims ledger."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def save(self, fig: plt.Figure, name: str) -> plt.Figure:
+        """Save ``fig`` as ``figures/<name>.png`` and ``.pdf`` and log the PNG; returns ``fig``."""
+        save_figure(fig, name)
+        self.names.append(f"figures/{name}.png")
+        return fig
+
+
 def image_grid(images: torch.Tensor, labels: list[str] | None = None, ncols: int = 10,
                ax_size: float = 1.0, title: str | None = None) -> plt.Figure:
     """A grid of (N, C, H, W) images in [0, 1] with optional captions."""

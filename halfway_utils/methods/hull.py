@@ -39,19 +39,21 @@ References: ``nnls_distance`` (SciPy NNLS on a penalised system, slow but indepe
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from ..infra.device import pick_device
 
 __all__ = [
     "HullDistance",
     "distance",
     "nnls_distance",
     "cvxpy_distance",
-    "nearest_neighbor_distance",
 ]
 
 ArrayLike = Any  # numpy array, torch tensor or nested sequence
@@ -130,13 +132,6 @@ def _check_inputs(points: ArrayLike, queries: ArrayLike) -> tuple[np.ndarray, np
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or inf")
     return D, Q, single
-
-
-def _pick_device(device: str | torch.device | None) -> torch.device:
-    """The torch device for the big scans (cuda if available when None)."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # ----------------------------------------------------------------------------- scans
@@ -381,7 +376,7 @@ def distance(points: ArrayLike, queries: ArrayLike, *, tol: float = 1e-8,
     if tol <= 0 or max_iter < 1 or init < 1:
         raise ValueError("tol must be > 0, max_iter >= 1 and init >= 1")
     add = init if add is None else add
-    scanner = _Scanner(D, _pick_device(device))
+    scanner = _Scanner(D, pick_device(device))
     Qc = Q.astype(np.float64) - scanner.center
     _, seeds, _ = scanner.scan(Qc, precise=not scanner.low, k=init, nearest=True)
     state = [_Query(Qc[j], seeds[j], scanner.rows(seeds[j])) for j in range(len(Qc))]
@@ -505,25 +500,3 @@ def cvxpy_distance(points: ArrayLike, query: ArrayLike) -> tuple[float, np.ndarr
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
     alphas = _project_simplex_clip(np.asarray(a.value, dtype=np.float64))
     return float(np.linalg.norm(Dc.T @ alphas - qc)), alphas
-
-
-# ----------------------------------------------------------------------------- neighbours
-
-
-def nearest_neighbor_distance(points: ArrayLike, queries: ArrayLike, *,
-                              chunk: int = 1024, device: str | torch.device | None = None
-                              ) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean distance to, and index of, each query's nearest training point."""
-    D, Q, _ = _check_inputs(points, queries)
-    dev = _pick_device(device)
-    dtype = torch.float32 if D.dtype == np.float32 else torch.float64
-    center = D.mean(axis=0, dtype=np.float64)
-    Dt = torch.from_numpy(D.astype(np.float64) - center).to(dev, dtype)
-    Qc = Q.astype(np.float64) - center
-    qchunk = max(1, min(chunk, _SCAN_ELEMENTS // D.shape[0]))
-    idx = np.empty(len(Q), dtype=np.int64)
-    for start in range(0, len(Q), qchunk):
-        qt = torch.from_numpy(Qc[start:start + qchunk]).to(dev, dtype)
-        idx[start:start + qchunk] = torch.cdist(qt, Dt).argmin(dim=1).cpu().numpy()
-    diff = D[idx].astype(np.float64) - Q.astype(np.float64)  # exact float64 distances
-    return np.linalg.norm(diff, axis=1), idx

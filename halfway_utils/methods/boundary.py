@@ -57,8 +57,8 @@ class at a point random); the functions never change the mode and run under
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from .params import PROFILES
 from .paths import REPO_ROOT, results_dir
-from .results import write_json
+from .store import write_json
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
-PROFILES = ("quick", "paper")
 
 
 def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
@@ -56,7 +56,7 @@ def parameters(notebook: Path, profile: str) -> dict[str, Any]:
 
 def preflight(names: tuple[str, ...] = ("mnist", "fashion_mnist")) -> bool:
     """Stop before any notebook runs when a data set is missing, naming the fetch command."""
-    from . import data
+    from .. import data
 
     missing = [name for name in names if not data.available(name)]
     if missing:
@@ -79,7 +79,8 @@ def run_one(notebook: Path, profile: str, timeout: int | None) -> dict[str, Any]
                                 cwd=str(notebook.parent), kernel_name="python3", log_output=True,
                                 progress_bar=False, execution_timeout=timeout)
         except Exception as err:  # noqa: BLE001 - any failure is reported, the run goes on
-            status, error = "FAILED", f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else ''}"
+            last = str(err).strip().splitlines()[-1][:300] if str(err).strip() else ""
+            status, error = "FAILED", f"{type(err).__name__}: {last}"
             traceback.print_exc()
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
             "log": str(log_path), "executed": str(executed), "error": error}

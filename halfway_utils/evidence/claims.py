@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .paths import results_dir
-from .results import provenance, to_jsonable, write_json
+from ..infra.paths import results_dir
+from ..infra.store import provenance, to_jsonable, write_json
 from .stats import Estimate
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
@@ -100,10 +101,101 @@ class Claim:
     notes: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     recorded_at: str = ""
+    primary: str = ""
+    null: str = ""
+    margin: float | None = None
+    strata: list[dict[str, Any]] = field(default_factory=list)
+    replicates: int = 0
+    rule_changes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dict(self.__dict__)
+
+    def summary(self) -> str:
+        """The verdict, its rule and every measurement with its interval, one per line."""
+        lines = [f"{self.id} verdict: {self.verdict}   rule: {self.rule}"]
+        if self.strata:
+            lines += [f"  null: {self.null}", f"  by stratum: {by_stratum(self.strata)}"]
+            lines += [f"    {row['stratum']:30s} {_interval(row)}  {row['verdict']}" for row in self.strata]
+        lines += [f"  {name:34s} {_interval(m)}" for name, m in self.measurements.items()]
+        return "\n".join(lines + ([self.notes] if self.notes else []))
+
+
+def _interval(m: Mapping[str, Any]) -> str:
+    """``value [low, high]`` of a stored measurement (no interval when it has none)."""
+    def fmt(v: Any) -> str:
+        return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+    if m.get("low") is None or fmt(m.get("low")) == "nan":
+        return fmt(m.get("value"))
+    return f"{fmt(m.get('value'))} [{fmt(m.get('low'))}, {fmt(m.get('high'))}]"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A claim's registered decision rule, declared beside its experiment before any run.
+
+    One primary statistic (a measurement, usually an effect against a null), the null it
+    is compared with (one sentence), the direction and margin it must clear on its whole
+    95% interval, and the strata it is decided in before pooling. ``changes`` lists every
+    change made after results were seen: what changed and why (the report shows them).
+    """
+
+    primary: str
+    op: str
+    margin: float
+    null: str
+    strata: tuple[str, ...] = ("dataset", "arch")
+    changes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        Condition(self.primary, self.op, self.margin)  # validates op
+
+    @property
+    def condition(self) -> Condition:
+        """The rule as a condition on the primary's interval."""
+        return Condition(self.primary, self.op, self.margin)
+
+    def __str__(self) -> str:
+        return (f"{self.primary} {self.op} {self.margin:g} on the whole 95% interval, "
+                f"per ({', '.join(self.strata)}) stratum and pooled")
+
+
+def by_stratum(strata: Sequence[Mapping[str, Any]]) -> str:
+    """``supported for a, b; not supported for c``: which strata give which verdict."""
+    groups: dict[str, list[str]] = {}
+    for row in strata:
+        groups.setdefault(row["verdict"], []).append(str(row["stratum"]))
+    return "; ".join(f"{v} for {', '.join(names)}" for v in VERDICTS for names in [groups.get(v)] if names)
+
+
+def record_rule(claim_id: str, rule: Rule, *, statement: str, pooled: Estimate,
+                strata: Mapping[str, Estimate], measurements: Mapping[str, Estimate | Mapping | float] | None = None,
+                replicates: int, figures: list[str], notebook: str, parameters: Mapping[str, Any],
+                notes: str = "") -> Claim:
+    """Decide a claim by its registered rule, per stratum and pooled, and write it to the ledger.
+
+    ``pooled`` and each of ``strata`` are estimates of ``rule.primary``; ``measurements``
+    are reported, not judged. ``replicates`` is the number of independently trained
+    models (or model pairs) behind the primary.
+    """
+    if claim_id not in CLAIMS:
+        raise ValueError(f"unknown claim {claim_id!r}; the ledger knows {list(CLAIMS)}")
+    condition = rule.condition
+    rows = [{"stratum": name, "verdict": condition.judge(est), "value": est.value, "low": est.low,
+             "high": est.high, "n": est.n} for name, est in strata.items()]
+    reported = {name: _as_estimate(v) for name, v in (measurements or {}).items()}
+    reported[rule.primary] = pooled
+    claim = Claim(
+        id=claim_id, paper=CLAIMS[claim_id]["paper"], statement=statement,
+        measurements={k: e.as_dict() for k, e in reported.items()}, rule=str(rule),
+        verdict=condition.judge(pooled), figures=[Path(f).name for f in figures], notebook=notebook,
+        parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
+        notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        primary=rule.primary, null=rule.null, margin=rule.margin, strata=to_jsonable(rows),
+        replicates=int(replicates), rule_changes=list(rule.changes))
+    write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
+    return claim
 
 
 def _as_estimate(value: Estimate | Mapping[str, Any] | float) -> Estimate:

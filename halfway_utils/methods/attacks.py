@@ -30,14 +30,15 @@ import contextlib
 import hashlib
 import inspect
 import math
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torchattacks
 from torch import Tensor, nn
 
-from . import cache
-from .models import predict as _predict
+from ..infra import store
+from ..models import eval_mode, predict
 
 __all__ = [
     "ATTACKS",
@@ -49,7 +50,6 @@ __all__ = [
     "fgsm",
     "perturbation_norms",
     "pgd",
-    "predict",
     "success_rate",
 ]
 
@@ -81,18 +81,15 @@ def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 @contextlib.contextmanager
 def _attack_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode and frozen parameters for the duration; every flag restored after."""
-    modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
+    with eval_mode(model):
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in flags:
+                p.requires_grad_(flag)
 
 
 @contextlib.contextmanager
@@ -391,14 +388,14 @@ def adversarial_set(
         "shape": list(x.shape),
         "dtype": str(x.dtype),
     }
-    path = cache.entry_path("adversarial", cache.config_key(config))
+    path = store.entry_path("adversarial", store.config_key(config))
     x_print = _fingerprint(x)
 
     def build() -> dict[str, Any]:
         x_adv = _run(name, model, x, y, eps, kw)
         return {"x_adv": x_adv.detach().cpu(), "x_fingerprint": x_print, "config": config}
 
-    entry, hit = cache.load_or_build(path, build, use_cache=use_cache)
+    entry, hit = store.load_or_build(path, build, use_cache=use_cache)
     if entry["x_fingerprint"] != x_print:
         raise ValueError(
             f"cache entry {path} was built from different inputs than x under data_key "
@@ -408,11 +405,6 @@ def adversarial_set(
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Batched argmax predictions in eval mode under no_grad, as a LongTensor on ``x``'s device."""
-    return _predict(model, x, batch_size)
 
 
 def success_rate(

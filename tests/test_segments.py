@@ -1,11 +1,11 @@
-"""Tests of halfway_utils.halfway: pair sampling, flip summaries, 1-NN labels."""
+"""Tests of halfway_utils.methods.segments: pair sampling, scanning pairs, flip summaries."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from halfway_utils import halfway
-from halfway_utils.boundary import scan_paths
+from halfway_utils.methods import segments as halfway
+from halfway_utils.methods.boundary import scan_paths
 
 
 def test_sample_pairs_different_and_same():
@@ -66,22 +66,28 @@ def test_flip_summary_off_centre_and_no_flip():
     assert np.isnan(s["per_path"]["first_flip"][2:]).all()
 
 
-def test_nearest_neighbor_labels():
-    train_x = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    train_y = torch.tensor([0, 1, 2])
-    query = torch.tensor([[1.0, 1.0], [9.0, 1.0], [1.0, 8.0], [0.1, 0.0]])
-    out = halfway.nearest_neighbor_labels(train_x, train_y, query, chunk=3)
-    assert out.tolist() == [0, 1, 2, 0]
+def test_pair_distance_is_the_pixel_distance_of_each_pair():
+    x = torch.zeros(3, 1, 2, 2)
+    x[1] = 1.0  # ||x1 - x0|| = sqrt(4) = 2
+    x[2, 0, 0, 0] = 3.0  # ||x2 - x0|| = 3, ||x2 - x1|| = sqrt(4 + 1 + 1 + 1) = sqrt(7)
+    d = halfway.pair_distance(x, x, np.array([0, 0, 1, 2]), np.array([1, 2, 2, 2]))
+    np.testing.assert_allclose(d, [2.0, 3.0, np.sqrt(7.0), 0.0], rtol=1e-6)
 
 
-def test_predict_features_and_distance():
-    torch.manual_seed(0)
-    from halfway_utils.models import mlp
-    model = mlp((1, 4, 4), num_classes=3, width=5).eval()
-    x = torch.rand(7, 1, 4, 4)
-    assert halfway.predict(model, x, chunk=3).shape == (7,)
-    assert halfway.features(model, x, chunk=3).shape == (7, 5)
-    d = halfway.pair_distance(x, x, np.array([0, 1]), np.array([0, 2]))
-    assert d[0] == 0 and d[1] > 0
-    scan = halfway.scan_model_pairs(model, x, x, np.array([0, 1]), np.array([3, 2]))
-    assert scan.first_flip.shape == (2,)
+def test_scan_model_pairs_scans_the_indexed_segments():
+    a = torch.zeros(3, 1, 2, 2)
+    a[:, 0, 0, 0] = torch.tensor([0.0, 0.2, 0.9])
+    b = torch.ones(2, 1, 2, 2)
+    b[1, 0, 0, 0] = 0.5
+    # segments a[0] -> b[0] (0 to 1) and a[1] -> b[1] (0.2 to 0.5): the first coordinate crosses
+    # 0.4 at t = 0.4 and at t = (0.4 - 0.2) / 0.3 = 2/3; a[2] -> b[0] (0.9 to 1) never does.
+    scan = halfway.scan_model_pairs(Threshold(0.4), a, b, np.array([0, 1, 2]), np.array([0, 1, 0]))
+    np.testing.assert_allclose(scan.first_flip[:2].numpy(), [0.4, 2 / 3], atol=1e-3)
+    assert np.isnan(scan.first_flip[2].item()) and scan.n_flips.tolist() == [1, 1, 0]
+
+
+def test_pair_flips_summarises_the_scan():
+    a, b = torch.zeros(4, 1, 1, 1), torch.ones(4, 1, 1, 1)
+    s = halfway.pair_flips(Threshold(0.45), a, b, np.arange(4), np.arange(4))
+    assert s["share_flip"] == 1.0 and s["share_first_mid"] == 1.0
+    assert abs(s["median_abs_first"] - 0.05) < 1e-3 and abs(s["median_first"] - 0.45) < 1e-3

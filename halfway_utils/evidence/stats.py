@@ -1,8 +1,8 @@
 """Uncertainty: seeded bootstrap intervals and intervals across seeds."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -143,3 +143,32 @@ def rank_residuals(values: Sequence[float], control: Sequence | np.ndarray) -> n
     ranks = sps.rankdata(a)
     coef, *_ = np.linalg.lstsq(design, ranks, rcond=None)
     return ranks - design @ coef
+
+
+def cluster_bootstrap(groups: Sequence[Sequence[float] | np.ndarray],
+                      statistic: Callable[[np.ndarray], float] = np.mean, *, n_boot: int = 2000,
+                      level: float = 0.95, seed: int = 0, within: bool = True) -> Estimate:
+    """Two-level percentile bootstrap: models are the unit of replication.
+
+    Each replicate draws whole ``groups`` (one per independently trained model, or model pair)
+    with replacement, then, with ``within``, the items (inputs) of each drawn group with
+    replacement; ``statistic`` is computed on the pooled resample. Non-finite items are dropped;
+    empty groups do not count. ``n`` of the result is the number of groups.
+    """
+    arrays = [a for a in (_clean(g) for g in groups) if len(a)]
+    method = "two-level cluster bootstrap (models, then inputs)" if within else "cluster bootstrap (models)"
+    if not arrays:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, method)
+    value = float(statistic(np.concatenate(arrays)))
+    if len(arrays) < 2:
+        return Estimate(value, float("nan"), float("nan"), len(arrays), method)
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        picks = rng.integers(0, len(arrays), len(arrays))
+        parts = [arrays[k][rng.integers(0, len(arrays[k]), len(arrays[k]))] if within else arrays[k]
+                 for k in picks]
+        boots[b] = statistic(np.concatenate(parts))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha])
+    return Estimate(value, float(low), float(high), len(arrays), method)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import random
 import sys
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 import numpy as np
 import torch

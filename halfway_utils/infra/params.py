@@ -10,8 +10,11 @@ come from YAML or the command line, so the checks are strict about types.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+
+PROFILES = ("quick", "paper")  # quick: the notebooks' own defaults; others: notebooks/params/<profile>/
 
 Check = Callable[[Any], "str | None"]  # returns an error message, or None if the value is fine
 
@@ -92,3 +95,8 @@ def validate(values: Mapping[str, Any], spec: Mapping[str, Rule]) -> dict[str, A
     if problems:
         raise ParameterError("invalid notebook parameters:\n" + "\n".join(problems))
     return {name: values[name] for name in spec}
+
+
+def profile() -> Rule:
+    """One of the known profiles."""
+    return one_of(*PROFILES)

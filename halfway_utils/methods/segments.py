@@ -1,24 +1,22 @@
-"""Pair sampling and the H1 / H2 statistics shared by notebooks 01, 02 and 03.
+"""Segments between pairs of samples: drawing the pairs, scanning them, summarising the flips.
 
 - :func:`sample_pairs` draws seeded index pairs of different-class or same-class samples;
-- :func:`flip_summary` turns a :class:`~halfway_utils.boundary.PathScan` into per-path
-  arrays and the H1 summary (distance of the first flip from t = 0.5, share of flips
-  within [0.4, 0.6], share of paths with a flip, third-class crossings);
-- :func:`nearest_neighbor_labels` is a batched 1-NN (``transfer.nearest_index``), in
-  pixel space or in any feature space;
-- :func:`scan_model_pairs` runs a scan for one model over pairs of two sample sets.
+- :func:`scan_model_pairs` scans the segments ``a -> b`` of those pairs with one model;
+- :func:`flip_summary` turns a :class:`~halfway_utils.methods.boundary.PathScan` into
+  per-path arrays and the H1 summary (distance of the first flip from t = 0.5, share of
+  flips within [0.4, 0.6], share of paths with a flip, third-class crossings);
+- :func:`pair_distance` is the pixel distance ``||a - b||`` of each pair.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .boundary import PathScan, scan_paths
-from .models import embed, predict as _predict
-from .transfer import nearest_index
 
 KINDS = ("different", "same")
 MID_LOW, MID_HIGH = 0.4, 0.6
@@ -83,7 +81,8 @@ def flip_summary(scan: PathScan) -> dict[str, Any]:
 def scan_model_pairs(model: Callable[[Tensor], Tensor], x_a: Tensor, x_b: Tensor,
                      idx_a: np.ndarray, idx_b: np.ndarray, **scan_kw: Any) -> PathScan:
     """Scan the segments ``x_a[idx_a] -> x_b[idx_b]`` with one model (eval mode, on its device)."""
-    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    param = next(model.parameters(), None) if hasattr(model, "parameters") else None
+    device = param.device if param is not None else torch.device("cpu")
     a = x_a[torch.as_tensor(idx_a)].to(device)
     b = x_b[torch.as_tensor(idx_b)].to(device)
     return scan_paths(model, a, b, **scan_kw)
@@ -95,20 +94,7 @@ def pair_distance(x_a: Tensor, x_b: Tensor, idx_a: np.ndarray, idx_b: np.ndarray
     return (a - b).norm(dim=1).numpy()
 
 
-def nearest_neighbor_labels(train_x: Tensor, train_y: Tensor, query_x: Tensor, chunk: int = 1024
-                            ) -> Tensor:
-    """Label of each query's nearest training row (L2, rows flattened), via cdist in chunks."""
-    if len(train_x) == 0:
-        raise ValueError("train_x is empty")
-    nearest, _ = nearest_index(query_x.cpu(), train_x.cpu(), chunk=chunk)
-    return train_y.cpu()[nearest]
-
-
-def features(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
-    """The model's penultimate features of ``x``, batched, on the CPU."""
-    return embed(model, x.cpu(), chunk)
-
-
-def predict(model: Any, x: Tensor, chunk: int = 1024) -> Tensor:
-    """Argmax class of ``x``, batched, on the CPU."""
-    return _predict(model, x.cpu(), chunk)
+def pair_flips(model: Callable[[Tensor], Tensor], x_a: Tensor, x_b: Tensor, idx_a: np.ndarray,
+               idx_b: np.ndarray, **scan_kw: Any) -> dict[str, Any]:
+    """:func:`flip_summary` of one model's scan of the segments ``x_a[idx_a] -> x_b[idx_b]``."""
+    return flip_summary(scan_model_pairs(model, x_a, x_b, idx_a, idx_b, **scan_kw))

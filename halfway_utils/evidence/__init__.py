@@ -1,0 +1,1 @@
+"""The evidence: intervals, the claims ledger and the report."""

@@ -1,0 +1,1 @@
+"""One module per notebook: its measurements, its claims and their rules."""

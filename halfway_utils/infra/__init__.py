@@ -1,0 +1,1 @@
+"""Plumbing: paths, devices, the store and cache, parameters, plotting, the runner."""

@@ -1,0 +1,1 @@
+"""Reusable algorithms: boundary search, convex-hull distance, SOM, attacks, neighbours."""
