@@ -39,10 +39,3 @@ def test_paper_profile_names_real_parameters_with_valid_values(notebook):
     assert not unknown, f"{path.name} sets parameters the notebook does not have: {sorted(unknown)}"
     namespace.update(overrides, profile="paper")
     exec(check, namespace)
-
-
-def test_notebooks_are_committed_without_outputs():
-    for path in NOTEBOOKS:
-        for cell in nbformat.read(path, 4).cells:
-            if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs"

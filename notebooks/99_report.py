@@ -1,0 +1,80 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 99 · The claims report
+#
+# Every claim of the three papers, how we read it, what we measured, the rule that decides and
+# the verdict, with its figure. This notebook only reads the claims ledger
+# (`results/claims/<id>.json`) that notebooks 01–05 wrote; it measures nothing itself.
+# A claim with no ledger entry is shown as **missing**, never as supported. It writes
+# `figures/claims.md` and, when run into the repository itself, the verdict table at the top of
+# the README.
+
+# %% tags=["parameters"]
+profile = "quick"
+show_figures = True
+
+# %% [markdown]
+# Check the parameters.
+
+# %%
+from halfway_utils.infra import params
+
+P = params.validate(locals(), {"profile": params.profile(), "show_figures": params.boolean()})
+
+# %% [markdown]
+# Read the ledger and build the table.
+
+# %%
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from halfway_utils.evidence import report
+from halfway_utils.infra.paths import figures_dir
+
+table = report.claims_table()
+pd.set_option("display.max_colwidth", 80)
+table[["id", "title", "verdict", "profile", "measurement", "rule"]]
+
+# %% [markdown]
+# ## Verdicts
+# The short table; the README opens with the same one.
+
+# %%
+display(Markdown(report.verdict_markdown(table)))
+
+# %% [markdown]
+# ## Each claim with its figure
+# The reading, the numbers with their 95% intervals, the rule and the first figure.
+
+# %%
+for _, row in table.iterrows():
+    display(Markdown(f"### {row['id']} · {row['title']}\n\n*{row['paper']}*\n\n"
+                     f"**Our reading:** {row['reading'] or '-'}\n\n**Measured:** {row['measurement'] or '-'}\n\n"
+                     f"**Rule:** {row['rule'] or '-'}\n\n**Verdict: {row['verdict']}**"))
+    pngs = [f for f in row["figures"].split(", ") if f.endswith(".png")]
+    if show_figures and pngs and (figures_dir() / pngs[0]).exists():
+        display(Image(filename=str(figures_dir() / pngs[0]), width=640))
+
+# %% [markdown]
+# ## Write the report
+# `figures/claims.md`, and the README's verdict block when this run writes into the repository.
+
+# %%
+path = report.write_report(table)
+updated = report.update_readme(table)
+missing = table.loc[table["verdict"] == report.MISSING, "id"].tolist()
+print(f"wrote {path}; README updated: {updated}; missing claims: {missing or 'none'}")
