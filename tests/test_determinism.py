@@ -1,4 +1,8 @@
-"""Two runs of a notebook with the same parameters record identical claim values."""
+"""Two runs of a notebook with the same parameters record identical claim values.
+
+Each run trains its models from scratch in its own empty cache, so what is compared is
+training and measurement, not one run loading the other's models.
+"""
 import json
 from pathlib import Path
 
@@ -17,6 +21,7 @@ CHEAP = {
 
 def _run(notebook: str, params: dict, out: Path, monkeypatch) -> dict:
     monkeypatch.setenv("HALFWAY_OUTPUT", str(out))
+    monkeypatch.setenv("HALFWAY_CACHE", str(out / "cache"))
     out.mkdir(parents=True)
     path = ROOT / "notebooks" / f"{notebook}.ipynb"
     pm.execute_notebook(str(path), str(out / "executed.ipynb"), parameters=params,
@@ -25,6 +30,7 @@ def _run(notebook: str, params: dict, out: Path, monkeypatch) -> dict:
     for entry in sorted((out / "results" / "claims").glob("*.json")):
         data = json.loads(entry.read_text())
         claims[data["id"]] = {"measurements": data["measurements"], "verdict": data["verdict"]}
+    assert list((out / "cache" / "models").glob("*.pt")), "the run trained into its own cache"
     return claims
 
 
