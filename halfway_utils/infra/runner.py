@@ -1,13 +1,18 @@
 """Execute the notebooks with papermill, one after another, surviving failures.
 
-``python -m halfway_utils.runner [--profile quick|paper] [NOTEBOOK ...]``
+``./run_all.sh [--profile quick|paper] [NOTEBOOK ...] [-p NAME=VALUE ...]``
+(``python -m halfway_utils.infra.runner`` with the same arguments)
 
 Each notebook runs in a fresh kernel with the parameters of the chosen profile
 (``notebooks/params/<profile>/<notebook>.yaml``; the quick profile is the
-notebooks' own defaults). The executed notebook goes to ``results/executed/`` and
-its log to ``results/logs/``. A failing notebook is reported and the next one runs;
-the exit status is non-zero if any failed. A summary table is printed and written
-to ``results/run_summary.json``.
+notebooks' own defaults), then the ``-p`` overrides on top (each VALUE is read as
+YAML: ``-p seeds=[3,4] -p n_pairs=100 -p device=null``). An override goes to every
+selected notebook that has the parameter; a name no selected notebook has, or a value
+that fails a notebook's own parameter rules, stops the run (exit 2) before anything
+executes. The executed notebook goes to ``results/executed/`` and its log to
+``results/logs/``. A failing notebook is reported and the next one runs; the exit
+status is non-zero if any failed. A summary table is printed and written to
+``results/run_summary.json``.
 """
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ from .store import write_json
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
+class UsageError(ValueError):
+    """A bad command line: an unknown notebook or parameter, or a value its rules refuse."""
+
+
 def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
     """The notebooks in run order; ``selection`` matches by name or numeric prefix."""
     found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
@@ -40,7 +49,7 @@ def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> l
         matches = [p for p in found if p.stem == stem or p.stem.startswith(stem + "_")
                    or p.stem.split("_")[0] == stem]
         if not matches:
-            raise SystemExit(f"no notebook matches {wanted!r}; have: {[p.stem for p in found]}")
+            raise UsageError(f"[run_all] no notebook matches {wanted!r}; have: {[p.stem for p in found]}")
         chosen += [m for m in matches if m not in chosen]
     return chosen
 
@@ -54,6 +63,56 @@ def parameters(notebook: Path, profile: str) -> dict[str, Any]:
     return values
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings as a dict, each VALUE read as YAML (so ``[3,4]`` is a list)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise UsageError(f"[run_all] -p takes NAME=VALUE (e.g. -p seeds=[3,4]), got {item!r}")
+        try:
+            out[name.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise UsageError(f"[run_all] -p {item!r}: the value is not valid YAML ({err})") from None
+    return out
+
+
+def _code_cells(notebook: Path) -> list[str]:
+    import nbformat
+
+    return [c.source for c in nbformat.read(notebook, 4).cells if c.cell_type == "code"]
+
+
+def defaults(notebook: Path) -> dict[str, Any]:
+    """The notebook's own parameters: its ``parameters`` cell, evaluated."""
+    namespace: dict[str, Any] = {}
+    exec(_code_cells(notebook)[0], namespace)  # noqa: S102 - the project's own notebook
+    return {k: v for k, v in namespace.items() if not k.startswith("__")}
+
+
+def plan_parameters(selected: list[Path], profile: str, overrides: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook's parameters (profile, then overrides), checked by the notebook's own rules first."""
+    from .params import ParameterError
+
+    known = {nb: defaults(nb) for nb in selected}
+    unknown = sorted(set(overrides) - set().union(*known.values())) if known else sorted(overrides)
+    if unknown:
+        valid = sorted(set().union(*known.values()) - {"profile"}) if known else []
+        raise UsageError(f"[run_all] unknown parameter(s) {unknown} for {[nb.stem for nb in selected]}; "
+                         f"valid names: {', '.join(valid)}")
+    plan = {}
+    for nb, names in known.items():
+        values = {**parameters(nb, profile), **{k: v for k, v in overrides.items() if k in names}}
+        check = _code_cells(nb)[1] if len(_code_cells(nb)) > 1 else ""
+        if len(values) > 1 and "validate(" in check:  # the notebook's own rules, before any run
+            try:
+                exec(check, {**names, **values})  # noqa: S102 - the notebook's validation cell
+            except ParameterError as err:
+                raise UsageError(f"[run_all] {nb.stem}: {err}") from None
+        plan[nb] = values
+    return plan
+
+
 def preflight(names: tuple[str, ...] = ("mnist", "fashion_mnist")) -> bool:
     """Stop before any notebook runs when a data set is missing, naming the fetch command."""
     from .. import data
@@ -65,7 +124,7 @@ def preflight(names: tuple[str, ...] = ("mnist", "fashion_mnist")) -> bool:
     return not missing
 
 
-def run_one(notebook: Path, profile: str, timeout: int | None) -> dict[str, Any]:
+def run_one(notebook: Path, values: dict[str, Any], timeout: int | None) -> dict[str, Any]:
     """Execute one notebook; return its row of the summary."""
     import papermill as pm
 
@@ -75,7 +134,7 @@ def run_one(notebook: Path, profile: str, timeout: int | None) -> dict[str, Any]
     status, error = "ok", ""
     with open(log_path, "w") as log, redirect_stdout(log), redirect_stderr(log):
         try:
-            pm.execute_notebook(str(notebook), str(executed), parameters=parameters(notebook, profile),
+            pm.execute_notebook(str(notebook), str(executed), parameters=values,
                                 cwd=str(notebook.parent), kernel_name="python3", log_output=True,
                                 progress_bar=False, execution_timeout=timeout)
         except Exception as err:  # noqa: BLE001 - any failure is reported, the run goes on
@@ -96,14 +155,23 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the selected notebooks and print the summary; non-zero exit if any failed."""
-    parser = argparse.ArgumentParser(prog="python -m halfway_utils.runner", description=__doc__,
+    parser = argparse.ArgumentParser(prog="./run_all.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="names or numeric prefixes (default: all)")
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     parser.add_argument("--dir", type=Path, default=NOTEBOOKS, help="notebook folder (default: notebooks/)")
     parser.add_argument("--no-preflight", action="store_true", help="skip the data check")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter on top of the profile (repeatable; VALUE is YAML)")
     args = parser.parse_args(argv)
+    try:
+        selected = notebooks(args.notebooks, args.dir)
+        overrides = parse_overrides(args.param)
+        plan = plan_parameters(selected, args.profile, overrides)
+    except UsageError as err:
+        print(err, file=sys.stderr, flush=True)
+        return 2
     if not args.no_preflight and not preflight():
         return 2
     os.environ.setdefault("HALFWAY_QUIET", "1")  # kernels inherit it: no progress bars
@@ -114,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     # ...and let it import this checkout's halfway_utils even where it is not installed.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     rows = []
-    for notebook in notebooks(args.notebooks, args.dir):
-        print(f"[run_all] {notebook.stem} ({args.profile}) ...", flush=True)
-        row = run_one(notebook, args.profile, args.timeout)
+    for notebook in selected:
+        extra = {k: v for k, v in plan[notebook].items() if k in overrides}
+        print(f"[run_all] {notebook.stem} ({args.profile}{', ' + str(extra) if extra else ''}) ...", flush=True)
+        row = run_one(notebook, plan[notebook], args.timeout)
         print(f"[run_all] {notebook.stem}: {row['status']} in {row['seconds']:.1f}s"
               + (f"\n          {row['error']}\n          log: {row['log']}" if row["error"] else ""),
               flush=True)
