@@ -24,7 +24,7 @@ from .infra.device import pick_device, progress, seed_everything
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when training code changes what a config produces
+CACHE_VERSION = 2  # bump when training code changes what a config produces (2: labels per seed, targets)
 LABEL_MODES = ("true", "random", "noisy")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -50,6 +50,7 @@ class TrainConfig:
     labels: str = "true"
     noise: float = 0.0
     seed: int = 0
+    target_acc: float | None = None  # stop after the first epoch whose training accuracy reaches it
 
     def __post_init__(self) -> None:
         if isinstance(self.arch_kw, dict):
@@ -63,6 +64,8 @@ class TrainConfig:
         _check(_is_int(self.batch_size) and self.batch_size >= 1, "batch_size must be an int >= 1")
         _check(isinstance(self.lr, (int, float)) and self.lr > 0, f"lr must be > 0, got {self.lr!r}")
         _check(0.0 <= self.noise <= 1.0, f"noise must be in [0, 1], got {self.noise!r}")
+        _check(self.target_acc is None or 0.0 < self.target_acc <= 1.0,
+               f"target_acc must be None or in (0, 1], got {self.target_acc!r}")
         _check(self.labels != "noisy" or self.noise > 0, "labels='noisy' needs noise > 0")
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,6 +105,12 @@ class TrainResult:
     seconds: float = 0.0
 
     @property
+    def fitted(self) -> bool:
+        """True when the model reached its config's target training accuracy (or has none)."""
+        target = self.config.target_acc
+        return target is None or self.final["train_acc"] >= target
+
+    @property
     def final(self) -> dict[str, float]:
         """Metrics after the last epoch."""
         return {k: v[-1] for k, v in self.history.items() if v}
@@ -135,7 +144,8 @@ def training_labels(config: TrainConfig, labels: torch.Tensor) -> torch.Tensor:
     """The labels the model is trained on: true, all random, or a random fraction."""
     if config.labels == "true":
         return labels
-    generator = torch.Generator().manual_seed(10_000 + config.data_seed)
+    # A fresh labeling per model seed (and per data subset): random-label runs replicate over labelings.
+    generator = torch.Generator().manual_seed(10_000 + 1_000 * config.data_seed + config.seed)
     random_labels = torch.randint(0, int(labels.max()) + 1, labels.shape, generator=generator)
     if config.labels == "random":
         return random_labels
@@ -215,6 +225,8 @@ def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int
         record(epoch)
         if on_epoch is not None:
             on_epoch(epoch, history)
+        if config.target_acc is not None and history["train_acc"][-1] >= config.target_acc:
+            break  # fitted: ``epochs`` is a cap
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return {"version": CACHE_VERSION, "config": config.as_dict(), "state_dict": state,
             "history": history, "checkpoints": checkpoints, "train_labels": y_train.cpu()}

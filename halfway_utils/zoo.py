@@ -3,30 +3,38 @@
 Notebooks build their models through :func:`config`, so the same (dataset, arch,
 seed, size) gives the same cache key everywhere: a model trained by one notebook is
 loaded, not retrained, by the next.
+
+Models fit their data: training stops at the first epoch whose training accuracy
+reaches :data:`TARGET_ACC`, and ``EPOCHS`` is only a cap. A model that hits the cap
+first is not fitted (:attr:`TrainResult.fitted`); :func:`fitted` splits a set of
+results so that such a model is named and excluded, never silently kept.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from .train import TrainConfig
+from .train import TrainConfig, TrainResult
 
-# Architecture options and epochs of the zoo (the quick profile trains small subsets).
+# Architecture options and epoch caps of the zoo (the quick profile trains small subsets).
 ARCH_KW: dict[str, dict[str, Any]] = {
     "mlp": {"width": 256, "depth": 2},
     "cnn": {"width": 16, "hidden": 128},
     "resnet": {"width": 8, "blocks": 1},
 }
-EPOCHS: dict[str, int] = {"mlp": 10, "cnn": 8, "resnet": 8}
-# Adam with cosine decay; the ResNet (batch norm, small subsets) needs smaller batches to settle.
-LR: dict[str, float] = {"mlp": 1e-3, "cnn": 3e-3, "resnet": 3e-3}
+EPOCHS: dict[str, int] = {"mlp": 60, "cnn": 40, "resnet": 40}
+# Adam with cosine decay over the cap; the ResNet (batch norm, small subsets) needs smaller batches.
+LR: dict[str, float] = {"mlp": 2e-3, "cnn": 3e-3, "resnet": 3e-3}
 BATCH: dict[str, int] = {"mlp": 128, "cnn": 128, "resnet": 64}
+TARGET_ACC = 0.99  # training accuracy a model must reach to count as fitted
+N_TRAIN, N_TEST = 1000, 1000  # the quick profile's class-balanced subsets
+SEEDS = (0, 1, 2, 3, 4)  # five independently trained models per (data set, arch)
 
 
-def config(dataset: str, arch: str, seed: int = 0, *, n_train: int | None = 2000,
-           n_test: int | None = 2000, epochs: int | None = None, labels: str = "true",
+def config(dataset: str, arch: str, seed: int = 0, *, n_train: int | None = N_TRAIN,
+           n_test: int | None = N_TEST, epochs: int | None = None, labels: str = "true",
            data_seed: int = 0, lr: float | None = None, batch_size: int | None = None,
-           **arch_kw: Any) -> TrainConfig:
+           target_acc: float | None = TARGET_ACC, **arch_kw: Any) -> TrainConfig:
     """The zoo's config for one model; ``arch_kw`` overrides the architecture options."""
     if arch not in ARCH_KW:
         raise ValueError(f"unknown arch {arch!r}; the zoo has {list(ARCH_KW)}")
@@ -34,10 +42,23 @@ def config(dataset: str, arch: str, seed: int = 0, *, n_train: int | None = 2000
     return TrainConfig(dataset=dataset, arch=arch, arch_kw=options, n_train=n_train, n_test=n_test,
                        epochs=EPOCHS[arch] if epochs is None else epochs, labels=labels,
                        data_seed=data_seed, seed=seed, lr=LR[arch] if lr is None else lr,
-                       batch_size=BATCH[arch] if batch_size is None else batch_size)
+                       batch_size=BATCH[arch] if batch_size is None else batch_size, target_acc=target_acc)
 
 
 def grid(datasets: Iterable[str], archs: Iterable[str], seeds: Iterable[int], **kw: Any
          ) -> list[TrainConfig]:
     """Configs for every (dataset, arch, seed) combination."""
     return [config(d, a, s, **kw) for d in datasets for a in archs for s in seeds]
+
+
+def fitted(results: Iterable[TrainResult]) -> tuple[list[TrainResult], list[TrainResult]]:
+    """``(kept, misfits)``: the models that reached their target training accuracy, and the others."""
+    results = list(results)
+    return [r for r in results if r.fitted], [r for r in results if not r.fitted]
+
+
+def misfit_note(misfits: Iterable[TrainResult]) -> str:
+    """One sentence naming the excluded models with their training accuracy ('' when none)."""
+    names = [f"{r.config.label} (train acc {r.final['train_acc']:.3f} < {r.config.target_acc:g})"
+             for r in misfits]
+    return f"Excluded, not fitted: {', '.join(names)}." if names else ""

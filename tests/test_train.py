@@ -109,3 +109,37 @@ def test_config_validation(bad, message):
 def test_train_rejects_non_config():
     with pytest.raises(TypeError, match="TrainConfig"):
         train({"dataset": "mnist"})
+
+
+def test_each_seed_gets_its_own_random_labeling_and_the_same_seed_the_same():
+    y = torch.arange(1000) % 10
+    a, b = (training_labels(TrainConfig(**TINY, labels="random", seed=s), y) for s in (0, 1))
+    assert torch.equal(a, training_labels(TrainConfig(**TINY, labels="random", seed=0), y))
+    assert (a != b).float().mean() > 0.8  # independent labelings agree on about 1 in 10
+    other_subset = training_labels(TrainConfig(**TINY, labels="random", seed=0, data_seed=1), y)
+    assert not torch.equal(a, other_subset)
+
+
+def test_training_stops_at_the_target_accuracy_and_says_whether_it_fitted(tmp_cache):
+    seen = []
+    result = train(TrainConfig(**{**TINY, "epochs": 30}, target_acc=0.9), device="cpu",
+                   on_epoch=lambda epoch, history: seen.append(history["train_acc"][-1]))
+    stop = result.history["epoch"][-1]
+    assert stop < 30 and result.fitted and result.final["train_acc"] >= 0.9
+    assert all(acc < 0.9 for acc in seen[:-1]) and seen[-1] >= 0.9  # the first epoch at the target
+    capped = train(TrainConfig(**{**TINY, "epochs": 1}, target_acc=1.0), device="cpu")
+    assert capped.history["epoch"][-1] == 1 and not capped.fitted
+
+
+def test_zoo_fitted_names_and_excludes_the_misfits(tmp_cache):
+    from halfway_utils import zoo
+
+    good = train(TrainConfig(**{**TINY, "epochs": 30}, target_acc=0.9), device="cpu")
+    bad = train(TrainConfig(**{**TINY, "epochs": 1}, target_acc=1.0), device="cpu")
+    kept, misfits = zoo.fitted([good, bad])
+    assert kept == [good] and misfits == [bad]
+    note = zoo.misfit_note(misfits)
+    assert note.startswith("Excluded, not fitted: mlp/mnist/seed0 (train acc") and "< 1)" in note
+    assert zoo.misfit_note([]) == ""
+    with pytest.raises(ValueError, match="target_acc"):
+        TrainConfig(**TINY, target_acc=1.5)
