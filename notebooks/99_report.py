@@ -47,7 +47,22 @@ from halfway_utils.infra.paths import figures_dir
 
 table = report.claims_table()
 pd.set_option("display.max_colwidth", 80)
-table[["id", "title", "verdict", "profile", "measurement", "rule"]]
+table[["id", "title", "verdict", "by_stratum", "effect", "null", "replicates", "profile"]]
+
+# %% [markdown]
+# ## Every claim at a glance
+# One forest plot per claim: the primary effect in each (data set, architecture) stratum and
+# pooled, with its 95% interval, against the rule's margin; the colour is the verdict.
+
+# %%
+import matplotlib.pyplot as plt
+
+from halfway_utils.infra import plotting
+
+plotting.set_style()
+fig = report.overview_figure(table)
+plotting.save_figure(fig, "claims_overview")
+plt.show()
 
 # %% [markdown]
 # ## Verdicts
@@ -58,13 +73,16 @@ display(Markdown(report.verdict_markdown(table)))
 
 # %% [markdown]
 # ## Each claim with its figure
-# The reading, the numbers with their 95% intervals, the rule and the first figure.
+# The reading, the numbers with their 95% intervals, the rule, the null, the verdict per stratum and the
+# first figure.
 
 # %%
 for _, row in table.iterrows():
+    strata = f" (by stratum: {row['by_stratum']})" if row["by_stratum"] else ""
     display(Markdown(f"### {row['id']} · {row['title']}\n\n*{row['paper']}*\n\n"
                      f"**Our reading:** {row['reading'] or '-'}\n\n**Measured:** {row['measurement'] or '-'}\n\n"
-                     f"**Rule:** {row['rule'] or '-'}\n\n**Verdict: {row['verdict']}**"))
+                     f"**Rule:** {row['rule'] or '-'}\n\n**Null:** {row['null'] or '-'}\n\n"
+                     f"**Verdict: {row['verdict']}**{strata}"))
     pngs = [f for f in row["figures"].split(", ") if f.endswith(".png")]
     if show_figures and pngs and (figures_dir() / pngs[0]).exists():
         display(Image(filename=str(figures_dir() / pngs[0]), width=640))

@@ -40,3 +40,39 @@ def test_update_readme_is_skipped_for_other_outputs(tmp_path, monkeypatch):
     readme.write_text(f"{report.START}\nold\n{report.END}\n")
     assert not report.update_readme(report.claims_table({}), readme)
     assert "old" in readme.read_text()
+
+
+def test_the_report_shows_the_null_the_primary_and_the_verdict_per_stratum(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = claims.Rule("effect", ">", 0.0, null="shuffled labels", changes=("was X; now Y because Z",))
+    claims.record_rule("S1", rule, statement="s", pooled=Estimate(0.2, 0.1, 0.3, 10, "b"),
+                       strata={"mnist/mlp": Estimate(0.2, 0.1, 0.3, 5, "b"),
+                               "mnist/cnn": Estimate(0.0, -0.1, 0.1, 5, "b")},
+                       replicates=10, figures=["04_a.png"], notebook="04_som_codes", parameters={"profile": "quick"})
+    table = report.claims_table()
+    row = table.set_index("id").loc["S1"]
+    assert row["by_stratum"] == "supported for mnist/mlp; inconclusive for mnist/cnn"
+    assert row["effect"] == "effect = 0.2 [0.1, 0.3]" and row["null"] == "shuffled labels"
+    short = report.verdict_markdown(table)
+    assert ("| S1 | homogeneous shallow codes | **supported** "
+            "| supported for mnist/mlp; inconclusive for mnist/cnn |") in short
+    text = report.full_markdown(table)
+    assert "**Null:** shuffled labels" in text and "Rule changed after a run:** was X; now Y because Z" in text
+    assert "  - mnist/cnn: **inconclusive**, 0 [-0.1, 0.1]" in text
+
+
+def test_the_overview_has_a_row_per_stratum_and_pooled_and_draws(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = claims.Rule("effect", ">", 0.05, null="n")
+    claims.record_rule("H3", rule, statement="s", pooled=Estimate(0.2, 0.1, 0.3, 10, "b"),
+                       strata={"mnist/mlp": Estimate(0.2, 0.1, 0.3, 5, "b"),
+                               "mnist/cnn": Estimate(0.0, -0.1, 0.1, 5, "b")},
+                       replicates=10, figures=[], notebook="03_transfer", parameters={"profile": "quick"})
+    table = report.claims_table()
+    rows = report.overview_rows(table)
+    h3 = rows[rows["id"] == "H3"]
+    assert list(h3["label"]) == ["pooled", "mnist/mlp", "mnist/cnn"]
+    assert list(h3["verdict"]) == ["supported", "supported", "inconclusive"] and (h3["margin"] == 0.05).all()
+    assert (rows[rows["id"] == "H1"]["verdict"] == report.MISSING).all()
+    fig = report.overview_figure(table)
+    assert len(fig.axes) == len(claims.CLAIMS)
