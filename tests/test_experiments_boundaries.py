@@ -1,12 +1,13 @@
 """Tests of halfway_utils.experiments.boundaries (notebook 01, claim H1) on hand-made inputs.
 
 The models are one linear layer on 1x1x2 inputs whose boundaries are known exactly, so each
-flip point, share and median below is computed by hand.
+flip point, share and zone below is computed by hand. The known-answer tests of the H1 rule
+feed it synthetic flips where the claim is true (a bisector against uniform flips) and false
+(uniform flips, or the untrained network itself) and check the verdict of each stratum.
 """
 from __future__ import annotations
 
 import json
-import math
 from types import SimpleNamespace
 
 import matplotlib
@@ -14,13 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats as sps
 from torch import nn
 
-from halfway_utils.evidence.claims import NOT_SUPPORTED, SUPPORTED
+from halfway_utils import zoo
+from halfway_utils.evidence import claims
+from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import boundaries as bd
 from halfway_utils.infra.params import ParameterError, validate
+from halfway_utils.train import train
 
 matplotlib.use("Agg")
 
@@ -41,6 +44,11 @@ def threshold(c: float) -> nn.Module:
     return linear([[-1.0, 0.0], [1.0, 0.0]], [c, -c])
 
 
+def constant() -> nn.Module:
+    """Class 0 everywhere (an untrained network that never flips)."""
+    return linear([[0.0, 0.0], [0.0, 0.0]], [1.0, 0.0])
+
+
 def three_bands() -> nn.Module:
     """Class 0 for x0 < 0.25, class 2 for 0.25 < x0 < 0.75, class 1 for x0 > 0.75."""
     return linear([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]], [0.25, -0.75, 0.0])
@@ -56,9 +64,37 @@ def frame(kind: str, abs_first: list[float], **cols: list[float]) -> pd.DataFram
     a = np.asarray(abs_first, dtype=float)
     has = np.isfinite(a)
     first = np.where(has, 0.5 - a, np.nan)
-    out = {"kind": kind, "first_flip": first, "abs_first": a, "has_flip": has.astype(float),
-           "first_mid": ((first >= 0.4) & (first <= 0.6)).astype(float), "third_class": 0.0}
+    out = {"kind": kind, "first_flip": first, "last_flip": first, "abs_first": a, "has_flip": has.astype(float),
+           "first_mid": ((first >= 0.4) & (first <= 0.6)).astype(float), "third_class": 0.0,
+           "path": np.arange(len(a)), "distance": 1.0}
     return pd.DataFrame({**out, **cols})
+
+
+def flips_frame(first, last, **tags) -> pd.DataFrame:
+    """A per-path frame of the claim's kind from first and last flips (NaN: no flip)."""
+    first, last = np.asarray(first, dtype=float), np.asarray(last, dtype=float)
+    has = np.isfinite(first)
+    return pd.DataFrame({"kind": CLAIM, "first_flip": first, "last_flip": last, "abs_first": np.abs(first - 0.5),
+                         "first_mid": ((first >= 0.4) & (first <= 0.6)).astype(float),
+                         "has_flip": has.astype(float), "third_class": 0.0, "path": np.arange(len(first)),
+                         "distance": np.linspace(1, 2, len(first)), **tags})
+
+
+def synthetic_scan(trained, untrained, nearest=None) -> bd.ZooScan:
+    """A ZooScan from flips: ``trained`` / ``untrained`` map (dataset, arch, seed) -> (first, last)."""
+    paths = pd.concat([flips_frame(*fl, dataset=d, arch=a, seed=s) for (d, a, s), fl in trained.items()],
+                      ignore_index=True)
+    nulls = pd.concat([flips_frame(*fl, dataset=d, arch=a, seed=s) for (d, a, s), fl in untrained.items()],
+                      ignore_index=True)
+    n = {d: len(fl[0]) for (d, _, _), fl in trained.items()}
+    nearest = nearest or {d: (np.full(k, 0.5), np.full(k, 0.5)) for d, k in n.items()}
+    ref = pd.concat([flips_frame(*fl, dataset=d) for d, fl in nearest.items()], ignore_index=True)
+    return bd.ZooScan([], pd.DataFrame(), paths, {}, nulls, ref, [])
+
+
+def uniform_flips(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = rng.uniform(0, 1, n)
+    return t, t
 
 
 @pytest.fixture(autouse=True)
@@ -68,21 +104,21 @@ def _one_thread(one_thread):
 
 # --- parameters and pairs ---------------------------------------------------------------------
 
+GOOD = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
+        "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_pairs": 120, "n_control_pairs": 50,
+        "grid": 17, "history_arch": "mlp", "history_dataset": "mnist", "history_epochs": [0, 1, 2, 4, 6, 10],
+        "n_boot": 1000, "device": None}
+
+
 def test_parameters_are_the_notebooks_rules():
-    assert set(bd.PARAMETERS) == {"profile", "datasets", "archs", "seeds", "n_train", "n_test", "n_pairs",
-                                  "grid", "history_arch", "history_dataset", "history_epochs", "n_boot",
-                                  "device"}
-    good = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
-            "seeds": [0, 1], "n_train": 2000, "n_test": 2000, "n_pairs": 300, "grid": 17,
-            "history_arch": "mlp", "history_dataset": "mnist", "history_epochs": [0, 1, 2, 4, 6, 10],
-            "n_boot": 1000, "device": None}
-    assert validate(good, bd.PARAMETERS) == good
-    assert validate({**good, "n_pairs": 10, "history_epochs": [1000], "n_train": None}, bd.PARAMETERS)
-    for bad in ({"n_pairs": 9}, {"n_pairs": 100001}, {"history_epochs": [1001]}, {"history_epochs": [-1]},
-                {"history_arch": "vit"}, {"history_dataset": "cifar"}, {"grid": 2}, {"n_boot": 99},
-                {"n_test": 10001}, {"n_train": 60001}):
+    assert set(bd.PARAMETERS) == set(GOOD)
+    assert validate(GOOD, bd.PARAMETERS) == GOOD
+    assert validate({**GOOD, "n_pairs": 10, "history_epochs": [1000], "n_train": None}, bd.PARAMETERS)
+    for bad in ({"n_pairs": 9}, {"n_pairs": 100001}, {"n_control_pairs": 9}, {"history_epochs": [1001]},
+                {"history_epochs": [-1]}, {"history_arch": "vit"}, {"history_dataset": "cifar"}, {"grid": 2},
+                {"n_boot": 99}, {"n_test": 10001}, {"n_train": 60001}):
         with pytest.raises(ParameterError):
-            validate({**good, **bad}, bd.PARAMETERS)
+            validate({**GOOD, **bad}, bd.PARAMETERS)
 
 
 def test_draw_pairs_kinds_relations_and_seeds():
@@ -102,6 +138,9 @@ def test_draw_pairs_kinds_relations_and_seeds():
     assert all((pairs[k][2] == again[k][2]).all() and (pairs[k][3] == again[k][3]).all() for k in pairs)
     # Each kind has its own seed: the two train-train kinds do not start from the same draws.
     assert not np.array_equal(pairs[CLAIM][2][:10], pairs[SAME][2][:10])
+    fewer = bd.draw_pairs(split, 50, 20)
+    assert [len(fewer[k][2]) for k in fewer] == [50, 20, 20]
+    assert np.array_equal(fewer[CLAIM][2], pairs[CLAIM][2])  # the claim's pairs do not depend on n_control
 
 
 def test_load_sets_uses_one_split_per_data_set(monkeypatch):
@@ -118,7 +157,70 @@ def test_load_sets_uses_one_split_per_data_set(monkeypatch):
     assert sets["fashion_mnist"]["test"][0][0, 0, 0, 0].item() == 4.0
 
 
+# --- the symmetric statistic and the reference classifiers ------------------------------------
+
+def test_flip_zone_is_symmetric_and_counts_paths_without_flip():
+    first = np.array([0.5, 0.2, 0.45, np.nan, 0.1])
+    last = np.array([0.5, 0.8, 0.7, np.nan, 0.3])
+    np.testing.assert_allclose(bd.flip_zone(first, last), [0.0, 0.3, 0.2, 0.5, 0.4])
+    np.testing.assert_allclose(bd.flip_zone(first, last, no_flip=0.25)[3], 0.25)
+    # Swapping a and b maps t -> 1 - t and the first flip to the last: the zone does not move.
+    np.testing.assert_allclose(bd.flip_zone(1 - last, 1 - first), bd.flip_zone(first, last))
+    np.testing.assert_allclose(bd.flip_mid(first, last), [0.5, 0.5, 0.575, np.nan, 0.2])
+    assert bd.NO_FLIP_ZONE == 0.5 and bd.UNIFORM_ZONE == pytest.approx(np.mean(np.abs(np.linspace(0, 1, 100001)
+                                                                                      - 0.5)), abs=1e-4)
+
+
+def test_nearest_neighbor_is_the_one_nn_rule_and_flips_at_the_bisector():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.uniform(0, 1, (40, 1, 1, 2)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 3, 40))
+    rule = bd.NearestNeighbor(x, y, n_classes=4)
+    q = torch.tensor(rng.uniform(0, 1, (50, 1, 1, 2)), dtype=torch.float32)
+    nearest = torch.cdist(q.flatten(1), x.flatten(1)).argmin(1)
+    logits = rule(q)
+    assert logits.shape == (50, 4) and torch.isinf(logits[:, 3]).all()  # class 3 has no sample
+    assert torch.equal(logits.argmax(1), y[nearest])
+    small = bd.NearestNeighbor(x, y)
+    small.BLOCK = 7  # blocks of queries give the same logits
+    torch.testing.assert_close(small(q), logits[:, :3])
+    # Two samples: the boundary between them is the bisector, t = 0.5 on the segment; a third
+    # sample of another class near the segment's middle takes over a band around it.
+    two = points((0, 0), (1, 0.5))
+    split = {"train": (two, torch.tensor([0, 1]))}
+    _, (path,) = bd.scan_model(bd.NearestNeighbor(*split["train"]), split,
+                               {CLAIM: ("train", "train", np.array([0]), np.array([1]))}, grid=17, key={},
+                               test_acc=1.0)
+    assert path["first_flip"][0] == pytest.approx(0.5, abs=1e-4) and path["n_flips"][0] == 1
+    three = points((0, 0), (1, 0), (0.5, 0.1))
+    path = bd.segments.pair_flips(bd.NearestNeighbor(three, torch.tensor([0, 1, 2])), three, three,
+                                  np.array([0]), np.array([1]), grid=17)["per_path"]
+    # boundary 0-2 where t^2 = (t - 0.5)^2 + 0.01: t = 0.26; 2-1 symmetric at 0.74
+    np.testing.assert_allclose([path["first_flip"][0], path["last_flip"][0]], [0.26, 0.74], atol=1e-3)
+
+
+def test_untrained_is_the_epoch_zero_checkpoint():
+    for arch in ("mlp", "resnet"):
+        config = zoo.config("mnist", arch, 3, n_train=20, n_test=20, epochs=1)
+        start = train(config, checkpoints=[0], use_cache=False, device="cpu").model_at(0).state_dict()
+        net = bd.untrained(config, "cpu")
+        assert not net.training
+        assert all(torch.equal(start[k], v) for k, v in net.state_dict().items())
+
+
 # --- scanning ---------------------------------------------------------------------------------
+
+def test_scan_threads_sets_and_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with bd.scan_threads(1):
+        assert torch.get_num_threads() == 1
+    with bd.scan_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), bd.scan_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+
+
 
 def test_scan_model_rows_and_paths_from_known_boundaries():
     # Boundary at x0 = 0.5. Pairs: (0,0)->(1,0.75): t = 0.5; (0.2,0)->(1,0): t = 0.3/0.8 = 0.375;
@@ -134,10 +236,10 @@ def test_scan_model_rows_and_paths_from_known_boundaries():
     assert row["n_paths"] == 4 and row["share_flip"] == 0.75 and row["share_third_class"] == 0.0
     assert row["share_first_mid"] == pytest.approx(2 / 3)
     assert row["median_abs_first"] == pytest.approx(0.0, abs=1e-3)
-    assert row["mean_n_flips"] == 0.75
     np.testing.assert_allclose(paths["first_flip"][:3], [0.5, 0.375, 0.5], atol=1e-3)
     assert np.isnan(paths["first_flip"][3]) and paths["has_flip"].tolist() == [1, 1, 1, 0]
     np.testing.assert_allclose(paths["distance"], [1.25, 0.8, 1.0, 0.4], rtol=1e-6)
+    assert paths["path"].tolist() == [0, 1, 2, 3]
     assert (paths["kind"] == CLAIM).all() and (paths["seed"] == 3).all()
 
 
@@ -149,23 +251,30 @@ def test_scan_model_sees_a_third_class_on_the_way():
     rows, frames = bd.scan_model(three_bands(), split, pairs, grid=17, key={}, test_acc=1.0)
     np.testing.assert_allclose(frames[0][["first_flip", "last_flip"]].to_numpy()[0], [0.25, 0.75], atol=1e-3)
     assert frames[0]["n_flips"][0] == 2 and frames[0]["third_class"][0] == 1.0
-    assert rows[0]["share_third_class"] == 1.0 and rows[0]["median_abs_first"] == pytest.approx(0.25, abs=1e-3)
+    assert bd.flip_zone(frames[0]["first_flip"], frames[0]["last_flip"])[0] == pytest.approx(0.25, abs=1e-3)
 
 
-def test_scan_zoo_loops_every_model_over_every_kind(monkeypatch):
-    thresholds = {("mnist", "mlp", 0): 0.5, ("mnist", "mlp", 1): 0.3}
-
+def fake_zoo(monkeypatch, thresholds, untrained_nets, misfit=()):
+    """Patch train and untrained: each (dataset, arch, seed) gets a threshold model (or a misfit)."""
     def fake_train(config, device=None):
-        return SimpleNamespace(model=threshold(thresholds[(config.dataset, config.arch, config.seed)]),
-                               final={"test_acc": 0.1 * (config.seed + 1)})
+        key = (config.dataset, config.arch, config.seed)
+        return SimpleNamespace(model=thresholds[key], config=config, fitted=key not in misfit,
+                               final={"test_acc": 0.1 * (config.seed + 1), "train_acc": 0.5})
 
     monkeypatch.setattr(bd, "train", fake_train)
+    monkeypatch.setattr(bd, "untrained", lambda config, device=None: untrained_nets[config.seed])
+
+
+def test_scan_zoo_loops_every_fitted_model_over_every_kind(monkeypatch):
+    fake_zoo(monkeypatch, {("mnist", "mlp", s): threshold(c) for s, c in enumerate((0.5, 0.3, 0.6))},
+             {0: threshold(0.8), 1: constant(), 2: threshold(0.1)}, misfit={("mnist", "mlp", 2)})
     x = points((0, 0), (1, 0), (0.9, 0))
     split = {"train": (x, torch.tensor([0, 1, 1]))}
     pairs = {"mnist": {CLAIM: ("train", "train", np.array([0, 0]), np.array([1, 2])),
                        SAME: ("train", "train", np.array([1]), np.array([2]))}}
-    scan = bd.scan_zoo(["mnist"], ["mlp"], [0, 1], {"mnist": split}, pairs, n_train=3, n_test=3, grid=9)
+    scan = bd.scan_zoo(["mnist"], ["mlp"], [0, 1, 2], {"mnist": split}, pairs, n_train=3, n_test=3, grid=9)
     assert list(scan.models) == [("mnist", "mlp", 0), ("mnist", "mlp", 1)]
+    assert [r.config.label for r in scan.misfits] == ["mlp/mnist/seed2"]
     assert [(r["seed"], r["kind"]) for r in scan.rows] == [(0, CLAIM), (0, SAME), (1, CLAIM), (1, SAME)]
     assert scan.table["test_acc"].tolist() == pytest.approx([0.1, 0.1, 0.2, 0.2])
     assert len(scan.paths) == 6 and scan.paths.index.tolist() == list(range(6))
@@ -173,6 +282,29 @@ def test_scan_zoo_loops_every_model_over_every_kind(monkeypatch):
     seed1 = scan.paths[(scan.paths["seed"] == 1) & (scan.paths["kind"] == CLAIM)]
     np.testing.assert_allclose(seed1["first_flip"], [0.3, 1 / 3], atol=1e-3)
     assert scan.paths[scan.paths["kind"] == SAME]["has_flip"].tolist() == [0.0, 0.0]
+    # The untrained networks scan the claim's pairs only: seed 0's at 0.8, seed 1's never flips.
+    assert (scan.untrained["kind"] == CLAIM).all() and scan.untrained["seed"].tolist() == [0, 0, 1, 1]
+    np.testing.assert_allclose(scan.untrained["first_flip"][:2], [0.8, 0.8 / 0.9], atol=1e-3)
+    assert scan.untrained["has_flip"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    # The 1-NN rule of {(0,0): 0, (1,0): 1, (0.9,0): 1}: bisectors at 0.5 and at 0.45 / 0.9 = 0.5.
+    assert scan.nearest["dataset"].tolist() == ["mnist", "mnist"]
+    np.testing.assert_allclose(scan.nearest["first_flip"], [0.45, 0.5], atol=1e-3)
+
+
+def test_claim_paths_pairs_each_path_with_its_untrained_net_and_the_one_nn_rule():
+    scan = synthetic_scan({("mnist", "cnn", 0): ([0.5, 0.2, np.nan], [0.5, 0.8, np.nan]),
+                           ("mnist", "cnn", 1): ([0.4, 0.5, 0.6], [0.4, 0.5, 0.6])},
+                          {("mnist", "cnn", 0): ([0.1, np.nan, 0.3], [0.1, np.nan, 0.9]),
+                           ("mnist", "cnn", 1): ([np.nan] * 3, [np.nan] * 3)},
+                          {"mnist": ([0.5, 0.45, np.nan], [0.5, 0.55, np.nan])})
+    claim = bd.claim_paths(scan)
+    assert len(claim) == 6 and claim[bd.KEYS].duplicated().sum() == 0
+    np.testing.assert_allclose(claim["zone"], [0.0, 0.3, 0.5, 0.1, 0.0, 0.1])
+    np.testing.assert_allclose(claim["zone_untrained"], [0.4, 0.25, 0.4, 0.25, 0.25, 0.25])
+    np.testing.assert_allclose(claim["gain"], [0.4, -0.05, -0.1, 0.15, 0.25, 0.15])
+    np.testing.assert_allclose(claim["zone_1nn"], [0.0, 0.05, 0.5, 0.0, 0.05, 0.5])
+    np.testing.assert_allclose(claim["to_1nn"], [0.0, 0.0, np.nan, 0.1, 0.0, np.nan])
+    assert claim["untrained_flip"].tolist() == [1, 0, 1, 0, 0, 0]
 
 
 def test_model_means_averages_seeds_per_kind_data_set_and_arch():
@@ -185,31 +317,202 @@ def test_model_means_averages_seeds_per_kind_data_set_and_arch():
     assert means.loc[(CLAIM, "mnist", "mlp")].tolist() == [0.75, 0.15, 0.375, 0.5, 1.5]
 
 
-def test_first_flip_correlation_uses_only_flipping_claim_pairs():
-    claim = frame(CLAIM, [0.05, 0.1, 0.2, 0.3, np.nan], distance=[1.0, 2.0, 3.0, 4.0, 0.0])
-    other = frame(SAME, [0.4, 0.3], distance=[0.5, 9.0])  # would break the perfect ordering
-    rho = bd.first_flip_correlation(pd.concat([claim, other], ignore_index=True))
-    assert rho.value == pytest.approx(1.0) and rho.n == 4
-    reverse = bd.first_flip_correlation(frame(CLAIM, [0.3, 0.2, 0.1], distance=[1.0, 2.0, 3.0]))
-    assert reverse.value == pytest.approx(-1.0)
+# --- intervals over models and the H1 rule: known answers --------------------------------------
+
+STRATA = [("mnist", "mlp"), ("mnist", "resnet"), ("fashion_mnist", "cnn")]
+
+
+def known(trained_maker, untrained_maker, n=300, seeds=range(5)) -> pd.DataFrame:
+    """claim_paths of a synthetic zoo: every stratum of STRATA, five models, ``n`` paths each."""
+    rng = np.random.default_rng(7)
+    keys = [(d, a, s) for d, a in STRATA for s in seeds]
+    trained = {k: trained_maker(rng, n, k) for k in keys}
+    untrained = {k: untrained_maker(rng, n, k, trained[k]) for k in keys}
+    return bd.claim_paths(synthetic_scan(trained, untrained))
+
+
+def decide(claim: pd.DataFrame, tmp_path, monkeypatch) -> claims.Claim:
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    pooled, strata = bd.primary(claim, n_boot=300)
+    return bd.record_claim(pooled, strata, {"zone_trained": Estimate(0.1, 0.0, 0.2, 3, "b")},
+                           replicates=bd.n_models(claim), figures=["figures/01_a.png"],
+                           parameters={"profile": "quick"}, notes="n")
+
+
+def test_uniform_flips_against_uniform_flips_are_not_supported(tmp_path, monkeypatch):
+    claim = known(lambda rng, n, k: uniform_flips(rng, n), lambda rng, n, k, tr: uniform_flips(rng, n))
+    result = decide(claim, tmp_path, monkeypatch)
+    assert result.verdict == NOT_SUPPORTED
+    assert [row["verdict"] for row in result.strata] == [NOT_SUPPORTED] * 3
+    assert abs(result.measurements["zone_gain_vs_untrained"]["value"]) < 0.02
+
+
+def test_the_untrained_network_itself_is_not_supported(tmp_path, monkeypatch):
+    # A "trained" model identical to its untrained network: the gain is 0 on every path, even
+    # where the flips are all at 0.5 (a null that is already halfway cannot be beaten).
+    claim = known(lambda rng, n, k: (np.full(n, 0.5), np.full(n, 0.5)) if k[1] == "mlp" else uniform_flips(rng, n),
+                  lambda rng, n, k, tr: tr)
+    assert (claim["gain"] == 0).all()
+    assert decide(claim, tmp_path, monkeypatch).verdict == NOT_SUPPORTED
+
+
+def test_a_trained_net_without_flips_against_an_untrained_one_without_flips_is_not_supported(tmp_path,
+                                                                                              monkeypatch):
+    # Neither flips: trained 0.5 (no boundary) against the null's 0.25 credit: a gain of -0.25.
+    none = (lambda rng, n, k: (np.full(n, np.nan), np.full(n, np.nan)))
+    claim = known(none, lambda rng, n, k, tr: tr)
+    assert claim["gain"].tolist() == pytest.approx([-0.25] * len(claim))
+    assert decide(claim, tmp_path, monkeypatch).verdict == NOT_SUPPORTED
+
+
+def test_a_bisector_against_uniform_flips_is_supported(tmp_path, monkeypatch):
+    bisector = (lambda rng, n, k: (np.full(n, 0.5), np.full(n, 0.5)))
+    claim = known(bisector, lambda rng, n, k, tr: uniform_flips(rng, n))
+    result = decide(claim, tmp_path, monkeypatch)
+    assert result.verdict == SUPPORTED and [row["verdict"] for row in result.strata] == [SUPPORTED] * 3
+    assert result.measurements["zone_gain_vs_untrained"]["value"] == pytest.approx(0.25, abs=0.02)
+    # Against an untrained network that never flips, the bisector gains exactly the 0.25 credit.
+    claim = known(bisector, lambda rng, n, k, tr: (np.full(n, np.nan), np.full(n, np.nan)))
+    assert claim["gain"].tolist() == pytest.approx([0.25] * len(claim))
+    assert decide(claim, tmp_path, monkeypatch).verdict == SUPPORTED
+
+
+def test_each_stratum_is_decided_on_its_own(tmp_path, monkeypatch):
+    # mnist/mlp: a bisector; mnist/resnet: a detour a -> c -> b at 0.2 and 0.8 (zone 0.3, worse than
+    # uniform); fashion_mnist/cnn: models that disagree (gains 0.25 or 0.0 by seed): a wide interval.
+    def trained(rng, n, key):
+        d, arch, seed = key
+        if arch == "mlp" or (arch == "cnn" and seed % 2 == 0):
+            return np.full(n, 0.5), np.full(n, 0.5)
+        if arch == "resnet":
+            return np.full(n, 0.2), np.full(n, 0.8)
+        return uniform_flips(rng, n)
+
+    claim = known(trained, lambda rng, n, k, tr: uniform_flips(rng, n) if k[1] != "cnn" or k[2] % 2 == 0 else tr)
+    result = decide(claim, tmp_path, monkeypatch)
+    verdicts = {row["stratum"]: row["verdict"] for row in result.strata}
+    assert verdicts == {"mnist/mlp": SUPPORTED, "mnist/resnet": NOT_SUPPORTED,
+                        "fashion_mnist/cnn": INCONCLUSIVE}
+    assert claims.by_stratum(result.strata) == ("supported for mnist/mlp; not supported for mnist/resnet; "
+                                                "inconclusive for fashion_mnist/cnn")
+    assert all(row["n"] == 5 for row in result.strata)
+
+
+@pytest.mark.parametrize(("trained", "verdict"), [("bisector", SUPPORTED), ("untrained", NOT_SUPPORTED)])
+def test_known_answers_through_the_whole_scan(monkeypatch, trained, verdict):
+    # Pairs a = (0.5 - d, y), b = (0.5 + d, y'): a boundary at x0 = 0.5 is their bisector (flip at t = 0.5).
+    # The untrained networks are thresholds at 0.1 ... 0.9 (flips anywhere) or constant (no flip).
+    rng = np.random.default_rng(3)
+    d, y = rng.uniform(0.05, 0.5, 40), rng.uniform(0, 1, (40, 2))
+    x = points(*zip(0.5 - d, y[:, 0]), *zip(0.5 + d, y[:, 1]))
+    split = {"train": (x, torch.tensor([0] * 40 + [1] * 40))}
+    pairs = {"mnist": {CLAIM: ("train", "train", np.arange(40), np.arange(40, 80))}}
+    nulls = {s: constant() if s == 4 else threshold(0.1 + 0.2 * s) for s in range(5)}
+    nets = {("mnist", "mlp", s): threshold(0.5) if trained == "bisector" else nulls[s] for s in range(5)}
+    fake_zoo(monkeypatch, nets, nulls)
+    monkeypatch.setattr(bd, "scan_nearest", lambda sets, pairs, grid, device=None: flips_frame(
+        np.full(40, 0.5), np.full(40, 0.5), dataset="mnist"))
+    scan = bd.scan_zoo(["mnist"], ["mlp"], range(5), {"mnist": split}, pairs, n_train=80, n_test=80, grid=17)
+    pooled, strata = bd.primary(bd.claim_paths(scan), n_boot=300)
+    assert bd.H1_RULE.condition.judge(pooled) == bd.H1_RULE.condition.judge(strata["mnist/mlp"]) == verdict
+    if trained == "bisector":
+        assert bd.claim_paths(scan)["zone"].max() < 1e-3
+    else:  # where the copy of the null never flips it gets 0.5 against the null's 0.25: it never gains
+        assert bd.claim_paths(scan)["gain"].max() < 1e-3
+
+
+def test_primary_resamples_models_not_paths():
+    # Five models whose mean gains are -0.1, 0.0, 0.1, 0.2, 0.3, with no spread within a model:
+    # the interval comes from the models alone and is wide, however many paths each has.
+    claim = pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": np.repeat(range(5), 1000),
+                          "gain": np.repeat([-0.1, 0.0, 0.1, 0.2, 0.3], 1000)})
+    pooled, strata = bd.primary(claim, n_boot=500)
+    assert list(strata) == ["mnist/mlp"] and pooled.n == 5 and strata["mnist/mlp"].n == 5
+    assert pooled.value == pytest.approx(0.1) and pooled.low < 0.0 and pooled.high > 0.2
+    assert bd.H1_RULE.condition.judge(pooled) == INCONCLUSIVE
+
+
+def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
+    claim = known(lambda rng, n, k: (np.full(n, 0.5), np.full(n, 0.5)), lambda rng, n, k, tr: uniform_flips(rng, n),
+                  n=50)
+    decide(claim, tmp_path, monkeypatch)
+    stored = json.loads((tmp_path / "results" / "claims" / "H1.json").read_text())
+    assert stored["primary"] == "zone_gain_vs_untrained" and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == 0.05 and "untrained" in stored["null"] and stored["replicates"] == 15
+    assert [row["stratum"] for row in stored["strata"]] == ["mnist/mlp", "mnist/resnet", "fashion_mnist/cnn"]
+    assert stored["rule_changes"] and stored["rule_changes"][0].startswith("2026-12-01: was (median |first flip")
+    assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == bd.H1_STATEMENT
+    assert stored["figures"] == ["01_a.png"] and bd.H1_RULE.strata == ("dataset", "arch")
+
+
+# --- reported measurements --------------------------------------------------------------------
+
+def test_measurements_pool_models_and_report_the_controls():
+    scan = synthetic_scan({("mnist", "cnn", 0): ([0.5, 0.2, np.nan, 0.45], [0.5, 0.8, np.nan, 0.45]),
+                           ("mnist", "cnn", 1): ([0.4, 0.5, 0.6, 0.5], [0.4, 0.5, 0.6, 0.5])},
+                          {("mnist", "cnn", 0): ([0.1] * 4, [0.1] * 4), ("mnist", "cnn", 1): ([np.nan] * 4,) * 2})
+    scan.paths.loc[scan.paths.index[:2], "third_class"] = 1.0
+    same = frame(SAME, [0.1, np.nan, np.nan, np.nan]).assign(dataset="mnist", arch="cnn", seed=0)
+    test = frame(TEST, [0.4, 0.1, np.nan, 0.0]).assign(dataset="mnist", arch="cnn", seed=0)
+    paths = pd.concat([scan.paths, same, test], ignore_index=True)
+    claim = bd.claim_paths(scan)
+    m = bd.measurements(claim, paths, n_boot=200)
+    assert list(m) == ["zone_trained", "zone_untrained", "zone_1nn", "distance_to_1nn", "share_zone_mid",
+                       "share_flip_untrained", "share_third_class", "share_flip_same_class", "zone_test_train",
+                       "median_abs_first", "share_first_mid"]
+    assert m["zone_trained"].value == pytest.approx((0.0 + 0.3 + 0.5 + 0.05 + 0.1 + 0 + 0.1 + 0) / 8)
+    assert m["zone_trained"].n == 2 and "cluster" in m["zone_trained"].method
+    assert m["zone_untrained"].value == pytest.approx((0.4 * 4 + 0.25 * 4) / 8)
+    assert m["zone_1nn"].value == pytest.approx(0.0) and m["zone_1nn"].n == 4  # one rule, four paths
+    assert m["share_zone_mid"].value == pytest.approx(6 / 8)
+    assert m["share_flip_untrained"].value == 0.5 and m["share_third_class"].value == 0.25
+    assert m["share_flip_same_class"].value == 0.25 and m["zone_test_train"].value == pytest.approx(
+        (0.4 + 0.1 + 0.5 + 0.0) / 4)
+    assert m["median_abs_first"].value == pytest.approx(0.05)  # of the 7 paths that flip
+    for name, est in m.items():  # the controls have one model here: no interval
+        assert est.n < 2 or est.low <= est.value + 1e-12 <= est.high + 2e-12, name
+
+
+def test_stratum_table_means_per_model_then_per_stratum():
+    scan = synthetic_scan({("mnist", "mlp", 0): ([0.5, 0.3], [0.5, 0.3]), ("mnist", "mlp", 1): ([0.4, 0.4],) * 2,
+                           ("mnist", "cnn", 0): ([0.5, 0.5], [0.5, 0.5])},
+                          {k: ([np.nan] * 2,) * 2 for k in [("mnist", "mlp", 0), ("mnist", "mlp", 1),
+                                                             ("mnist", "cnn", 0)]})
+    same = frame(SAME, [0.1, np.nan]).assign(dataset="mnist", arch="mlp", seed=0)
+    table = bd.stratum_table(bd.claim_paths(scan), pd.concat([scan.paths, same], ignore_index=True))
+    assert table.index.tolist() == ["mnist/mlp", "mnist/cnn"] and table["models"].tolist() == [2, 1]
+    assert table.loc["mnist/mlp", "zone"] == pytest.approx(0.1) and table.loc["mnist/cnn", "zone"] == 0.0
+    assert table.loc["mnist/mlp", "gain"] == pytest.approx(0.15)
+    assert table.loc["mnist/mlp", "share_flip_same_class"] == 0.5  # only seed 0 has control paths
+    assert np.isnan(table.loc["mnist/cnn", "share_flip_same_class"])
+
+
+def test_zone_distance_correlation_resamples_models():
+    claim = pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": [0, 0, 0, 1, 1, 1],
+                          "distance": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "zone": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]})
+    rho = bd.zone_distance_correlation(claim)
+    assert rho.value == pytest.approx(1.0) and rho.n == 2 and "cluster" in rho.method
 
 
 # --- history ----------------------------------------------------------------------------------
 
-def test_history_config_trains_at_least_the_zoo_epochs():
+def test_history_config_trains_to_the_last_checkpoint_without_early_stop():
     cfg = bd.history_config("mnist", "mlp", [0, 2, 4], n_train=100, n_test=50)
-    assert (cfg.dataset, cfg.arch, cfg.seed, cfg.epochs, cfg.n_train, cfg.n_test) == ("mnist", "mlp", 0, 10, 100, 50)
+    assert (cfg.dataset, cfg.arch, cfg.seed, cfg.epochs, cfg.n_train, cfg.n_test) == ("mnist", "mlp", 0, 4, 100, 50)
+    assert cfg.target_acc is None and zoo.config("mnist", "mlp").target_acc == zoo.TARGET_ACC
     assert bd.history_config("mnist", "cnn", [0, 25], n_train=None, n_test=None).epochs == 25
 
 
-def test_checkpoint_row_median_ignores_paths_without_flip():
-    summary = {"per_path": {"abs_first": np.array([0.1, np.nan, 0.3, 0.2])}, "share_first_mid": 0.5,
-               "share_flip": 0.75, "share_third_class": 0.25}
+def test_checkpoint_row_counts_paths_without_flip_in_the_zone():
+    summary = {"per_path": {"first_flip": np.array([0.4, np.nan, 0.2, 0.3]),
+                            "last_flip": np.array([0.4, np.nan, 0.8, 0.3]),
+                            "abs_first": np.array([0.1, np.nan, 0.3, 0.2])},
+               "share_first_mid": 0.5, "share_flip": 0.75, "share_third_class": 0.25}
     row = bd.checkpoint_row(summary, epoch=4, train_acc=0.8, n_boot=200)
-    assert list(row) == ["epoch", "train_acc", "median_abs_first", "low", "high", "share_first_mid",
+    assert list(row) == ["epoch", "train_acc", "zone", "low", "high", "median_abs_first", "share_first_mid",
                          "share_flip", "share_third_class"]
-    assert row["median_abs_first"] == pytest.approx(0.2)
-    assert 0.1 <= row["low"] <= 0.2 <= row["high"] <= 0.3
+    assert row["zone"] == pytest.approx((0.1 + 0.5 + 0.3 + 0.2) / 4) and row["median_abs_first"] == pytest.approx(0.2)
+    assert 0.1 <= row["low"] <= row["zone"] <= row["high"] <= 0.5
     assert (row["epoch"], row["train_acc"], row["share_flip"], row["share_third_class"]) == (4, 0.8, 0.75, 0.25)
 
 
@@ -225,95 +528,41 @@ def test_boundary_history_scans_each_checkpoint():
     assert history.table["train_acc"].tolist() == [0.9, 0.1, 0.7]
     expected = {5: [0.5, 0.5 / 0.95], 0: [0.9, 0.9 / 0.95], 2: [0.6, 0.6 / 0.95]}
     for row in history.rows:
-        median = np.median(np.abs(np.array(expected[row["epoch"]]) - 0.5))
-        assert row["median_abs_first"] == pytest.approx(median, abs=1e-3)
+        assert row["zone"] == pytest.approx(np.mean(np.abs(np.array(expected[row["epoch"]]) - 0.5)), abs=1e-3)
     assert history.rows[0]["share_first_mid"] == 1.0 and history.rows[1]["share_first_mid"] == 0.0
-    np.testing.assert_allclose(history.first_flips["first_flip"], [0.5, 0.5 / 0.95, 0.9, 0.9 / 0.95, 0.6,
-                                                                  0.6 / 0.95], atol=1e-3)
+    np.testing.assert_allclose(history.mids["mid"], [0.5, 0.5 / 0.95, 0.9, 0.9 / 0.95, 0.6, 0.6 / 0.95], atol=1e-3)
 
 
-# --- claim H1 ---------------------------------------------------------------------------------
-
-def test_measurements_pool_the_right_paths():
-    claim = frame(CLAIM, [0.0, 0.05, 0.2, 0.3, np.nan], third_class=[0.0, 1.0, 0.0, 1.0, 1.0])
-    same = frame(SAME, [0.1, np.nan, np.nan, np.nan])
-    test = frame(TEST, [0.4, 0.1, 0.2, np.nan])
-    paths = pd.concat([claim, same, test], ignore_index=True)
-    rho = Estimate(0.3, 0.2, 0.4, 4, "spearman, paired bootstrap")
-    m = bd.measurements(paths, rho, n_boot=200)
-    assert list(m) == ["median_abs_first", "share_first_mid", "share_flip_different", "share_flip_same_class",
-                       "share_third_class", "median_abs_first_test_train", "spearman_abs_first_vs_distance"]
-    assert (m["median_abs_first"].value, m["median_abs_first"].n) == (pytest.approx(0.125), 4)
-    assert (m["share_first_mid"].value, m["share_first_mid"].n) == (0.5, 4)  # first flips 0.5, 0.45 in band
-    assert (m["share_flip_different"].value, m["share_flip_different"].n) == (0.8, 5)
-    assert (m["share_flip_same_class"].value, m["share_flip_same_class"].n) == (0.25, 4)
-    assert m["share_third_class"].value == 0.6
-    assert (m["median_abs_first_test_train"].value, m["median_abs_first_test_train"].n) == (pytest.approx(0.2), 3)
-    assert m["spearman_abs_first_vs_distance"] is rho
-    for est in m.values():
-        assert est.low <= est.value <= est.high
-
-
-def test_per_model_and_arch_means_use_claim_pairs_only():
-    table = pd.DataFrame({
-        "kind": [CLAIM, CLAIM, CLAIM, CLAIM, SAME], "dataset": ["mnist", "mnist", "fashion_mnist", "fashion_mnist",
-                                                               "mnist"],
-        "arch": "cnn", "seed": [0, 1, 0, 1, 0], "median_abs_first": [0.1, 0.2, 0.3, 0.5, 9.0],
-        "share_first_mid": [0.6, 0.4, 0.2, 0.2, 9.0], "share_third_class": [0.1, 0.3, 0.0, 0.0, 9.0]})
-    models = bd.per_model(table)
-    assert list(models) == ["cnn/fashion_mnist", "cnn/mnist"]
-    est = models["cnn/mnist"]["median_abs_first"]
-    half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.2], ddof=1) / math.sqrt(2)
-    assert (est.value, est.low, est.high, est.n) == (pytest.approx(0.15), pytest.approx(0.15 - half),
-                                                     pytest.approx(0.15 + half), 2)
-    assert models["cnn/fashion_mnist"]["share_first_mid"].value == pytest.approx(0.2)
-    means = bd.arch_means(table)
-    assert means.loc["cnn"].tolist() == pytest.approx([0.275, 0.35, 0.1])
-
+# --- notes and results ------------------------------------------------------------------------
 
 def test_claim_notes_text():
-    table = pd.DataFrame({"kind": [CLAIM, CLAIM, SAME], "dataset": "mnist", "arch": ["mlp", "cnn", "cnn"],
-                          "seed": 0, "median_abs_first": [0.1234, 0.05, 1.0], "share_first_mid": [0.456, 0.7, 1.0],
-                          "share_third_class": [0.25, 0.0, 1.0]})
-    rows = [{"epoch": 0, "median_abs_first": 0.3}, {"epoch": 10, "median_abs_first": 0.12345}]
+    strata = pd.DataFrame({"zone": [0.1234, 0.3], "zone_untrained": [0.25, 0.25], "zone_1nn": [0.0, 0.001]},
+                          index=["mnist/mlp", "mnist/resnet"])
+    rows = [{"epoch": 0, "zone": 0.3}, {"epoch": 10, "zone": 0.12345}]
     history = bd.History("mlp/mnist/seed0", rows, pd.DataFrame(rows), pd.DataFrame(), 2)
-    assert bd.claim_notes(table, history) == (
-        "By architecture (train-train, different classes; mean over data sets and seeds): "
-        "cnn: median |t-0.5| 0.050, share in [0.4,0.6] 0.70, third class 0.00; "
-        "mlp: median |t-0.5| 0.123, share in [0.4,0.6] 0.46, third class 0.25. "
-        "History of mlp/mnist/seed0: median |t-0.5| by epoch 0: 0.300, 10: 0.123.")
-
-
-@pytest.mark.parametrize(("median", "share", "verdict"), [
-    (Estimate(0.05, 0.04, 0.09, 10, "b"), Estimate(0.7, 0.6, 0.8, 10, "b"), SUPPORTED),
-    (Estimate(0.13, 0.12, 0.14, 10, "b"), Estimate(0.7, 0.6, 0.8, 10, "b"), NOT_SUPPORTED),
-    (Estimate(0.05, 0.04, 0.09, 10, "b"), Estimate(0.37, 0.35, 0.39, 10, "b"), NOT_SUPPORTED),
-    (Estimate(0.09, 0.08, 0.11, 10, "b"), Estimate(0.7, 0.6, 0.8, 10, "b"), "inconclusive"),
-])
-def test_record_claim_applies_the_h1_rule(tmp_path, monkeypatch, median, share, verdict):
-    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    claim = bd.record_claim({"median_abs_first": median, "share_first_mid": share},
-                            figures=["figures/01_a.png", "figures/01_b.png"], parameters={"profile": "quick"},
-                            notes="n")
-    assert claim.verdict == verdict
-    assert claim.rule == "(median_abs_first < 0.1) and (share_first_mid > 0.5) on the 95% intervals"
-    stored = json.loads((tmp_path / "results" / "claims" / "H1.json").read_text())
-    assert stored["verdict"] == verdict and stored["figures"] == ["01_a.png", "01_b.png"]
-    assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == bd.H1_STATEMENT
+    text = ("Mean flip zone max(|first - 0.5|, |last - 0.5|) of the train-train pairs of different classes, mean "
+            "over models: mnist/mlp: trained 0.123, untrained 0.250, 1-NN 0.000; mnist/resnet: trained 0.300, "
+            "untrained 0.250, 1-NN 0.001. History of mlp/mnist/seed0, mean flip zone by epoch 0: 0.300, 10: 0.123.")
+    assert bd.claim_notes(strata, history) == text
+    misfit = SimpleNamespace(config=zoo.config("mnist", "cnn", 4), final={"train_acc": 0.95})
+    assert bd.claim_notes(strata, history, [misfit]) == (
+        "Excluded, not fitted: cnn/mnist/seed4 (train acc 0.950 < 0.99). " + text)
 
 
 def test_save_writes_the_results_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    scan = bd.ZooScan([{"arch": "mlp", "median_abs_first": 0.1}], pd.DataFrame(), pd.DataFrame(), {})
+    misfit = SimpleNamespace(config=zoo.config("mnist", "cnn", 4))
+    scan = bd.ZooScan([{"arch": "mlp", "median_abs_first": 0.1}], pd.DataFrame(), pd.DataFrame(), {},
+                      misfits=[misfit])
     history = bd.History("h", [{"epoch": 0}], pd.DataFrame(), pd.DataFrame(), 1)
-    bd.save(scan, {"mlp/mnist": {"x": Estimate(1.0, 0.5, 1.5, 2, "t")}}, history,
-            {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"})
+    strata = pd.DataFrame({"models": [5], "gain": [0.2]}, index=["mnist/mlp"])
+    bd.save(scan, strata, history, {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"})
     stored = json.loads((tmp_path / "results" / "01_halfway_boundaries.json").read_text())
     assert stored["parameters"] == {"profile": "quick"}
     assert stored["results"]["per_model_seed"] == [{"arch": "mlp", "median_abs_first": 0.1}]
-    assert stored["results"]["history"] == [{"epoch": 0}]
+    assert stored["results"]["per_stratum"] == [{"stratum": "mnist/mlp", "models": 5, "gain": 0.2}]
+    assert stored["results"]["history"] == [{"epoch": 0}] and stored["results"]["excluded"] == ["cnn/mnist/seed4"]
     assert stored["results"]["measurements"]["m"]["value"] == 0.2
-    assert stored["results"]["per_model_across_seeds"]["mlp/mnist"]["x"]["high"] == 1.5
 
 
 # --- the morph path and figures ---------------------------------------------------------------
@@ -324,7 +573,7 @@ def test_morph_path_probabilities_along_the_first_pair():
     pairs = {CLAIM: ("train", "train", np.array([0, 2]), np.array([1, 0]))}
     models = {("mnist", "mlp", 0): threshold(0.5), ("mnist", "cnn", 0): threshold(0.25),
               ("mnist", "mlp", 1): threshold(0.9)}
-    path = bd.morph_path(models, split, pairs, "mnist", ["mlp", "cnn"], 0)
+    path = bd.morph_path(models, split, pairs, "mnist", ["mlp", "cnn", "resnet"], 0)  # no resnet: excluded
     assert (path.class_a, path.class_b) == (4, 7) and path.classes[4] == "4"
     assert path.segment.shape == (101, 1, 1, 2) and torch.equal(path.segment[0], x[0])
     assert torch.allclose(path.segment[100], x[1]) and list(path.probs) == ["mlp", "cnn"]
@@ -338,14 +587,16 @@ def test_figures_build():
     paths = pd.concat([frame(k, [0.0, 0.1, 0.2, np.nan]) for k in (CLAIM, SAME, TEST)], ignore_index=True)
     paths = paths.assign(last_flip=paths["first_flip"] + 0.1, distance=np.arange(len(paths), dtype=float),
                          dataset="mnist", arch="mlp")
+    rng = np.random.default_rng(0)
+    claim = known(lambda r, n, k: uniform_flips(r, n), lambda r, n, k, tr: uniform_flips(rng, n), n=20)
+    pooled, strata = bd.primary(claim, n_boot=100)
     rho = Estimate(0.1, 0.0, 0.2, 9, "s")
-    rows = [{"epoch": e, "train_acc": 0.5, "median_abs_first": 0.2, "low": 0.1, "high": 0.3,
-             "share_first_mid": 0.4} for e in (0, 1)]
-    history = bd.History("h", rows, pd.DataFrame(rows),
-                         pd.DataFrame({"epoch": [0, 0, 1, 1], "first_flip": [0.2, 0.4, 0.5, 0.6]}), 2)
+    rows = [{"epoch": e, "train_acc": 0.5, "zone": 0.2, "low": 0.1, "high": 0.3, "share_flip": 0.4} for e in (0, 1)]
+    history = bd.History("h", rows, pd.DataFrame(rows), pd.DataFrame({"epoch": [0, 0, 1, 1],
+                                                                      "mid": [0.2, 0.4, 0.5, 0.6]}), 2)
     morph = bd.MorphPath("mnist", torch.zeros(1, 2, 2), torch.ones(1, 2, 2), 0, 1, tuple("0123456789"),
                          torch.linspace(0, 1, 101), torch.zeros(101, 1, 2, 2), {"mlp": torch.full((101, 10), 0.1)})
-    for fig in (bd.figure_flip_distributions(paths), bd.figure_first_last(paths, rho), bd.figure_history(history),
-                bd.figure_morph(morph, t_mark=0.3)):
+    for fig in (bd.figure_flip_distributions(paths), bd.figure_gain(claim, pooled, strata),
+                bd.figure_first_last(claim, rho), bd.figure_history(history), bd.figure_morph(morph, t_mark=0.3)):
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
         matplotlib.pyplot.close(fig)
