@@ -25,32 +25,53 @@
 # > network's own feature space. Control: with random training labels the boundary still sits
 # > halfway between training points, yet test accuracy falls to chance.
 #
-# **What we measure.** For each zoo model, the agreement of its test predictions with the label
-# of the nearest training sample (1-NN, with the labels the model was trained on) in pixel space
-# and in the model's penultimate feature space, next to its test accuracy. Controls: the same
-# architectures trained on random labels (train accuracy, test accuracy and notebook 01's H1
-# statistic), and a width sweep of the MLP (accuracy and the H1 statistic per width).
+# **Why not raw agreement.** Two classifiers that are both right on most inputs agree there,
+# whatever their mechanism: agreement with the 1-NN label is at least
+# acc(net) + acc(1-NN) − 1. Agreement with the 1-NN label in the network's own feature space is
+# near tautological (the head is linear on those features). Both are reported, neither is judged.
 #
-# **Decision rule.** Pooled over the true-label models and their test samples: agreement with
-# the feature-space 1-NN label above 0.9 **and** feature-space agreement above pixel-space
-# agreement (paired difference > 0), both on the whole 95% bootstrap interval. The random-label
-# and width results are reported as measurements and notes; they do not enter the verdict.
+# **Primary statistic: the shared-error kappa.** The two rules can part only where they could
+# disagree. On the test inputs that the pixel-space 1-NN rule (the training labels of the
+# model, the zoo's training subset) gets wrong, let O be the share where the network predicts
+# the same wrong label, and E the share expected if the network's errors were independent of
+# the 1-NN's given the true class: the mean over those inputs of the network's own confusion
+# rate P(net = the 1-NN's label | true class), estimated on the whole test set (a network that
+# copies the 1-NN inflates E, so E errs against the claim). Then
+# kappa = (O − E) / (1 − E): 0 for independent errors, 1 for a network that copies the 1-NN.
+#
+# **Null and rule.** Null: independent errors (kappa 0). The claim needs the network to take the
+# 1-NN's label where the 1-NN errs, more than halfway from independence to copying: **kappa > 0.5
+# on the whole 95% interval**, decided per (dataset, arch) stratum and pooled (the pooled verdict
+# is the ledger's), on fitted models only (training accuracy ≥ the zoo's target; others are
+# named and excluded), with the model as the unit of replication: a two-level bootstrap that
+# resamples models, then the inputs of each. Why this null and not a weaker one: a class-level
+# (marginal) independence would already be beaten by any pair of classifiers that confuse the
+# same classes; conditioning on the true class leaves only the inputs' own labels. Two
+# independently trained networks share errors too (hard inputs are hard for every classifier),
+# so the same kappa of each network against another seed's network is reported beside the
+# primary: it is how much any two fitted classifiers share their errors.
+#
+# **Controls, reported only.** Random labels: one labeling per seed (at least three), trained to
+# the target, their test accuracy against chance (0.1) with an interval over labelings, and
+# notebook 01's H1 statistic next to true-label models of the same subset. A width sweep of the
+# MLP, each width trained to the target (or reported as not converged).
 
 # %% tags=["parameters"]
 profile = "quick"
 datasets = ["mnist", "fashion_mnist"]
 archs = ["mlp", "cnn", "resnet"]
-seeds = [0, 1]
-n_train = 2000
-n_test = 2000
+seeds = [0, 1, 2, 3, 4]
+n_train = 1000
+n_test = 1000
 random_datasets = ["mnist"]
-random_archs = ["mlp", "cnn"]
-random_seeds = [0, 1]
+random_archs = ["mlp"]
+random_seeds = [0, 1, 2]
 random_n_train = 500
 random_epochs = 60
 widths = [8, 32, 256]
 width_dataset = "mnist"
-width_seeds = [0, 1]
+width_seeds = [0, 1, 2]
+width_epochs = 200
 n_pairs = 300
 grid = 17
 n_boot = 1000
@@ -82,57 +103,95 @@ figs = plotting.Figures()
 # %% [markdown]
 # ## Data and pixel-space 1-NN
 # Every model of a data set shares the training and test subsets, so the pixel-space 1-NN
-# labels are computed once per data set.
+# labels are computed once per data set; its test accuracy sets how many inputs the primary sees.
 
 # %%
 data = generalization.load_data(datasets + random_datasets + [width_dataset], arch=archs[0],
                                 n_train=n_train, n_test=n_test)
-pd.Series(generalization.pixel_accuracy(data), name="pixel 1-NN test accuracy").round(3)
+pixel_acc = generalization.pixel_accuracy(data)
+pd.Series(pixel_acc, name="pixel 1-NN test accuracy").round(3)
 
 # %% [markdown]
-# ## Agreement with 1-NN, true labels
-# For each zoo model: test accuracy, and the share of test samples whose predicted label equals
-# the label of the nearest training sample in pixel space and in the model's feature space.
+# ## The zoo's models, their fit and their raw agreement
+# One row per zoo model (from the cache notebook 00 fills): whether it reached the target training
+# accuracy, its test accuracy and its raw agreement with the pixel and feature 1-NN labels.
 
 # %%
-agree, per_sample = generalization.agreement_runs(zoo.grid(datasets, archs, seeds, n_train=n_train, n_test=n_test),
-                                                  data, device=device)
-agree.groupby(["dataset", "arch"])[list(generalization.AGREEMENT_KEYS)].mean().round(3)
+agree, per_sample, misfits = generalization.agreement_runs(
+    zoo.grid(datasets, archs, seeds, n_train=n_train, n_test=n_test), data, device=device)
+print(zoo.misfit_note(misfits) or "Every zoo model reached its target training accuracy.")
+columns = ["fitted", "epochs_trained", "train_acc", *generalization.AGREEMENT_KEYS]
+agree.groupby(["dataset", "arch"])[columns].mean().round(3)
 
 # %% [markdown]
-# Bars: mean over seeds of the three shares, per architecture and data set; the dashed line is
-# the rule's 0.9.
+# ## The primary: errors shared with the pixel 1-NN, per stratum
+# The kappa of each stratum (fitted models, intervals over models) against the pixel 1-NN, and
+# beside it the same kappa of each network against the next seed's network.
+
+# %%
+pooled, strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "pixel_nn"), n_boot=n_boot)
+net_pooled, net_strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "net"),
+                                                         n_boot=n_boot)
+strata_table = generalization.strata_table(agree, strata, net_strata, pixel_acc)
+strata_table.round(3)
+
+# %% [markdown]
+# One dot per fitted model (against the pixel 1-NN) or model pair (against another network), per
+# stratum; the bars are the stratum's two-level bootstrap intervals. Dashed: the rule's margin
+# 0.5; dotted: independent errors (0).
+
+# %%
+kappas = generalization.model_kappas(per_sample)
+fig, ax = plt.subplots(figsize=(11, 3.8))
+sns.stripplot(data=kappas, x="stratum", y="kappa", hue="reference", dodge=True, ax=ax, size=5, alpha=0.8)
+for shift, (value, low, high) in [(-0.2, ("kappa_pixel_1nn", "low", "high")),
+                                  (0.2, ("kappa_net_vs_net", "net_low", "net_high"))]:
+    t = strata_table
+    ax.errorbar(t.index + shift, t[value], [t[value] - t[low], t[high] - t[value]], fmt="none", color="black",
+                capsize=4, lw=1.2)
+ax.axhline(generalization.RULE.margin, color="grey", ls="--", lw=0.8)
+ax.axhline(0.0, color="grey", ls=":", lw=0.8)
+ax.set(ylim=(-0.1, 1.0), xlabel="", ylabel="shared-error kappa",
+       title="Where the reference errs, does the network make the same error? (beyond independent errors)")
+ax.legend(title="reference", fontsize=8)
+fig.tight_layout()
+figs.save(fig, "02_shared_errors")
+plt.show()
+
+# %% [markdown]
+# Raw agreement, reported only: test accuracy, agreement with the pixel and the feature 1-NN
+# label (bars: mean over the fitted models, whiskers their range). The floor that accuracy alone
+# gives the pixel agreement, acc(net) + acc(1-NN) − 1, is the table's `agreement_floor` column.
 
 # %%
 names = {"correct": "test accuracy", "agree_pixel": "agrees with pixel 1-NN",
          "agree_feature": "agrees with feature 1-NN"}
-m = agree.melt(id_vars=["dataset", "arch", "seed"], value_vars=list(names), var_name="measure")
+fitted_agree = agree[agree["fitted"]]
+m = fitted_agree.melt(id_vars=["dataset", "arch", "seed"], value_vars=list(names), var_name="measure")
 m["measure"] = m["measure"].map(names)
 g = sns.catplot(data=m, x="arch", y="value", hue="measure", col="dataset", kind="bar",
                 errorbar=("pi", 100), height=3.2, aspect=1.2)
 g.set(ylim=(0.5, 1.0))
 g.set_titles("{col_name}")
 g.set_axis_labels("", "share of test samples")
-for ax in g.axes.flat:
-    ax.axhline(0.9, color="grey", ls="--", lw=0.8)
-g.figure.suptitle("Test predictions vs the nearest training sample's label (bars: mean over seeds)", y=1.04)
+g.figure.suptitle("Raw agreement with the nearest training sample's label (reported, not judged)", y=1.04)
 figs.save(g.figure, "02_agreement")
 plt.show()
 
 # %% [markdown]
 # ## Random labels: memorize, then measure H1
-# The MLP (the CNN too in the paper profile) trained on random labels of a smaller subset
-# (`random_n_train`, so that it memorizes within the CPU budget) for `random_epochs` epochs, next
-# to the same subset with true labels. Random labels should reach ~100% train accuracy and
-# chance test accuracy. We then measure notebook 01's H1 statistic
-# (pairs of different *training* labels) and the 1-NN agreement, next to the true-label model.
+# The MLP (every arch in the paper profile) trained on random labels of a smaller subset
+# (`random_n_train`, so that it memorizes within the CPU budget), one labeling per seed, to the
+# target training accuracy (`random_epochs` is the cap), next to the same subset with true
+# labels. Random labels should reach the target and chance test accuracy; we then measure
+# notebook 01's H1 statistic (pairs of different *training* labels) and the 1-NN agreement.
 
 # %%
 random_table, curves = generalization.random_label_runs(
     random_datasets, random_archs, random_seeds, data, n_train=random_n_train, n_test=n_test,
     epochs=random_epochs, n_pairs=n_pairs, grid=grid, device=device)
-random_table[["dataset", "arch", "seed", "labels", "epochs", "train_acc", "test_acc", "agree_feature",
-              "median_abs_first", "share_first_mid", "share_third_class"]].round(3)
+random_table[["dataset", "arch", "seed", "labels", "fitted", "epochs_trained", "train_acc", "test_acc",
+              "agree_feature", "median_abs_first", "share_first_mid", "share_third_class"]].round(3)
 
 # %% [markdown]
 # Left: the random-label models' learning curves (dashed: chance). Right: test accuracy and the
@@ -140,10 +199,10 @@ random_table[["dataset", "arch", "seed", "labels", "epochs", "train_acc", "test_
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-sns.lineplot(data=curves, x="epoch", y="accuracy", hue="arch", style="split", ax=axes[0],
-             errorbar=("pi", 100))
-axes[0].axhline(0.1, color="grey", ls="--", lw=0.8)
-axes[0].set(ylim=(0, 1.02), title="random labels: learning curves")
+sns.lineplot(data=curves, x="epoch", y="accuracy", hue="arch", style="split", units="seed", estimator=None,
+             ax=axes[0], lw=1)
+axes[0].axhline(generalization.CHANCE, color="grey", ls="--", lw=0.8)
+axes[0].set(ylim=(0, 1.02), title="random labels: learning curves (one line per labeling)")
 axes[0].legend(fontsize=8, loc="center right")
 mm = random_table.melt(id_vars=["arch", "labels"], value_vars=["test_acc", "share_first_mid", "median_abs_first"],
                        var_name="measure")
@@ -159,13 +218,16 @@ plt.show()
 
 # %% [markdown]
 # ## Width sweep of the MLP
-# From under- to over-parameterized: train and test accuracy, 1-NN agreement and the H1
-# statistic per width (zoo defaults otherwise).
+# From under- to over-parameterized, each width trained until it reaches the target training
+# accuracy (`width_epochs` is the cap, long enough for the narrow ones; a width that hits it is
+# shown as not fitted): train and test accuracy, 1-NN agreement and the H1 statistic per width.
 
 # %%
 widths_table = generalization.width_runs(widths, width_seeds, data, dataset=width_dataset, n_train=n_train,
-                                         n_test=n_test, n_pairs=n_pairs, grid=grid, device=device)
-widths_table.round(3)
+                                         n_test=n_test, n_pairs=n_pairs, grid=grid, epochs=width_epochs,
+                                         device=device)
+widths_table[["width", "seed", "fitted", "epochs_trained", "train_acc", "test_acc", "agree_pixel",
+              "agree_feature", "median_abs_first", "share_first_mid"]].round(3)
 
 # %% [markdown]
 # Left: accuracy and 1-NN agreement per width. Right: the H1 statistic per width (dashed: 0.1).
@@ -191,28 +253,33 @@ for ax in axes:
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.minorticks_off()
     ax.legend(fontsize=8)
-fig.suptitle(f"MLP width sweep on {width_dataset} (depth 2, n_train={n_train})")
+fig.suptitle(f"MLP width sweep on {width_dataset} (depth 2, n_train={n_train}, trained to the target)")
 fig.tight_layout()
 figs.save(fig, "02_width_sweep")
 plt.show()
 
 # %% [markdown]
 # ## Record the claim
-# Pooled over true-label models and test samples, bootstrap intervals over samples; the
-# across-seed interval of each model's agreement goes to the results file.
+# The ledger decides the primary per stratum and pooled by the registered rule; every other
+# number is reported beside it, and the excluded models, random-label and width results go to
+# the notes.
 
 # %%
-measurements = generalization.claim_measurements(per_sample, random_table, n_boot=n_boot)
-notes = generalization.control_notes(random_table, widths_table, archs=archs, random_archs=random_archs,
-                                     random_datasets=random_datasets, random_n_train=random_n_train,
-                                     random_epochs=random_epochs)
-claim = generalization.record_claim(measurements, figures=figs.names, parameters=P, notes=notes)
-generalization.save_run(agree, generalization.per_model_across_seeds(agree), random_table, widths_table,
-                        measurements, P)
+measurements = generalization.claim_measurements(per_sample, random_table, n_boot=n_boot, net_pooled=net_pooled)
+notes = generalization.control_notes(agree, random_table, widths_table, misfits, archs=archs,
+                                     random_archs=random_archs, random_datasets=random_datasets,
+                                     random_n_train=random_n_train)
+claim = generalization.record_claim(pooled, strata, measurements, replicates=int(agree["fitted"].sum()),
+                                    figures=figs.names, parameters=P, notes=notes)
+generalization.save_run(agree, strata_table, kappas, random_table, widths_table, measurements, P)
 
 # %% [markdown]
 # ## Verdict
-# Computed by the ledger from the intervals above: the rule, every measurement, and the notes.
+# Computed by the ledger: the rule, the null, the verdict of each stratum and pooled, every
+# reported measurement and the notes. A stratum whose whole interval lies below 0.5 is *not
+# supported*: there the network does not make the pixel 1-NN's errors as the halfway reading
+# says, an honest result, not a failure of the notebook; compare it with the kappa between two
+# networks (`shared_error_kappa_net_vs_net`) to see how much any two fitted classifiers share.
 
 # %%
 print(claim.summary())

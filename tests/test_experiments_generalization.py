@@ -2,7 +2,10 @@
 
 Hand-made two-feature models with a known boundary (class 1 where x0 > t), hand-placed
 training and test points, and hand-computed answers; no training and no data sets (the
-runs' ``train`` and ``load_split`` are replaced by fakes).
+runs' ``train`` and ``load_split`` are replaced by fakes). The decision rule gets
+known-answer tests on synthetic predictions: a network that copies the 1-NN rule gives
+"supported", one whose errors are independent of the 1-NN's "not supported", one that
+copies it on half of its errors "inconclusive".
 """
 from __future__ import annotations
 
@@ -65,15 +68,17 @@ def test_parameters_are_the_notebooks_rules():
     assert list(gen.PARAMETERS) == [
         "profile", "datasets", "archs", "seeds", "n_train", "n_test", "grid", "n_boot", "device",
         "random_datasets", "random_archs", "random_seeds", "random_n_train", "random_epochs", "widths",
-        "width_dataset", "width_seeds", "n_pairs"]
+        "width_dataset", "width_seeds", "width_epochs", "n_pairs"]
     good = {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp"], "seeds": [0], "n_train": 2000,
             "n_test": None, "grid": 17, "n_boot": 100, "device": None, "random_datasets": ["mnist"],
             "random_archs": ["cnn"], "random_seeds": [1], "random_n_train": 500, "random_epochs": 60,
-            "widths": [1, 100000], "width_dataset": "fashion_mnist", "width_seeds": [0], "n_pairs": 10}
+            "widths": [1, 100000], "width_dataset": "fashion_mnist", "width_seeds": [0], "width_epochs": 200,
+            "n_pairs": 10}
     assert params.validate(good, gen.PARAMETERS) == good
     for name, bad in [("n_pairs", 9), ("n_pairs", 100001), ("random_epochs", 0), ("widths", [0]),
                       ("random_n_train", 60001), ("random_n_train", 9), ("width_dataset", "cifar"),
-                      ("random_archs", ["vgg"]), ("random_seeds", [-1]), ("grid", 2), ("n_boot", 99)]:
+                      ("random_archs", ["vgg"]), ("random_seeds", [-1]), ("grid", 2), ("n_boot", 99),
+                      ("width_epochs", 0)]:
         with pytest.raises(params.ParameterError, match=name):
             params.validate({**good, name: bad}, gen.PARAMETERS)
 
@@ -87,16 +92,19 @@ def test_nn_labels_is_the_1nn_rule_on_the_cpu():
 
 def test_agreement_known_answers():
     ag = gen.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
-    assert set(ag) == set(gen.AGREEMENT_KEYS)
+    assert set(ag) == set(gen.AGREEMENT_KEYS) | set(gen.LABEL_KEYS)
     for key, want in EXPECTED.items():
         assert ag[key].dtype == np.float64
         assert ag[key].tolist() == want, key
+    assert ag["label"].tolist() == [0, 1, 1] and ag["pred"].tolist() == [0, 1, 0]
+    assert ag["pixel_nn"].tolist() == [0, 0, 0] and ag["feature_nn"].tolist() == [0, 1, 0]
+    assert all(ag[k].dtype == np.int64 for k in gen.LABEL_KEYS)
 
 
 def test_agreement_uses_given_pixel_labels():
     # All-ones "pixel" labels: agreement then follows the predictions (0, 1, 0).
     ag = gen.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST, pixel=torch.ones(3, dtype=torch.long))
-    assert ag["agree_pixel"].tolist() == [0, 1, 0]
+    assert ag["agree_pixel"].tolist() == [0, 1, 0] and ag["pixel_nn"].tolist() == [1, 1, 1]
     assert ag["agree_feature"].tolist() == EXPECTED["agree_feature"]
 
 
@@ -110,10 +118,11 @@ def test_agreement_uses_the_models_training_labels():
 
 
 def _result(labels: str = "true", n_train: int = 3, t: float = 0.5, train_labels=Y_TRAIN, seed: int = 0,
-            arch: str = "mlp", dataset: str = "mnist", **kw) -> TrainResult:
+            arch: str = "mlp", dataset: str = "mnist", train_acc: float | None = None, **kw) -> TrainResult:
     epochs = 2 if labels == "random" else None
     cfg = zoo.config(dataset, arch, seed, n_train=n_train, n_test=3, labels=labels, epochs=epochs, **kw)
-    history = {"epoch": [1, 2], "train_acc": [0.5, 0.9 + seed / 100], "test_acc": [0.3, 0.6 + seed / 100]}
+    final = 0.99 + seed / 1000 if train_acc is None else train_acc
+    history = {"epoch": [0, 1, 2], "train_acc": [0.1, 0.5, final], "test_acc": [0.1, 0.3, 0.6 + seed / 100]}
     return TrainResult(model=threshold_net(t), config=cfg, history=history, train_labels=train_labels)
 
 
@@ -133,10 +142,165 @@ def test_model_agreement_reuses_pixel_labels_only_for_the_same_true_label_subset
     assert random["agree_pixel"].tolist() == EXPECTED["agree_pixel"]
 
 
+def test_model_agreement_uses_a_given_training_subset(monkeypatch):
+    def refuse(config, split):
+        raise AssertionError("load_split should not be called")
+    monkeypatch.setattr(gen, "load_split", refuse)
+    ag = gen.model_agreement(_result("random", n_train=3), _data(3), X_TRAIN)
+    assert ag["agree_pixel"].tolist() == EXPECTED["agree_pixel"]
+
+
 def test_pixel_accuracy():
     assert gen.pixel_accuracy({"mnist": _data(), "fashion_mnist": _data(pixel=Y_TEST)}) == {
         "mnist": pytest.approx(1 / 3), "fashion_mnist": 1.0}
 
+
+# --- the primary statistic ------------------------------------------------------------------------
+
+def test_shared_errors_hand_computed():
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    ref = [0, 1, 1, 2, 1, 0, 0, 1]  # wrong on inputs 1, 2, 3 (true 0) and 5, 6 (true 1)
+    pred = [0, 1, 2, 0, 1, 0, 1, 1]  # confusion: P(1|0) = P(2|0) = 1/4, P(0|1) = 1/4
+    same, expected = gen.shared_errors(pred, ref, y, n_classes=3)
+    assert same.tolist() == [1, 0, 0, 1, 0]
+    assert expected.tolist() == [0.25] * 5
+    assert gen.kappa(same, expected) == pytest.approx((0.4 - 0.25) / 0.75)
+    with pytest.raises(ValueError, match="one entry per input"):
+        gen.shared_errors(pred, ref[:-1], y, n_classes=3)
+
+
+def test_kappa_edges():
+    assert gen.kappa(np.ones(4), np.full(4, 0.1)) == 1.0
+    assert gen.kappa(np.full(4, 0.1), np.full(4, 0.1)) == pytest.approx(0.0)
+    assert np.isnan(gen.kappa(np.array([]), np.array([])))
+    assert np.isnan(gen.kappa(np.ones(2), np.ones(2)))
+
+
+def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc: float = 0.9,
+              stratum_seed: int = 0, dataset: str = "mnist", arch: str = "mlp") -> pd.DataFrame:
+    """Per-sample rows of one stratum: a fixed 1-NN rule (accuracy ``acc_ref``), and per seed a
+    network whose errors are independent of it, copy it (``"copy"``), or copy it on half of the
+    inputs where it errs (``"half"``)."""
+    rng = np.random.default_rng(1000 + stratum_seed)
+    y = rng.integers(0, 10, n)
+    pixel = np.where(rng.random(n) < acc_ref, y, (y + rng.integers(1, 10, n)) % 10)
+    frames = []
+    for seed in seeds:
+        r = np.random.default_rng(seed + 10 * stratum_seed)
+        pred = np.where(r.random(n) < acc, y, (y + r.integers(1, 10, n)) % 10)
+        if kind == "copy":
+            pred = pixel.copy()
+        elif kind == "half":
+            pred = np.where((pixel != y) & (r.random(n) < 0.5), pixel, pred)
+        frames.append(pd.DataFrame({"dataset": dataset, "arch": arch, "seed": seed, "label": y, "pred": pred,
+                                    "pixel_nn": pixel, "feature_nn": pred, "correct": (pred == y).astype(float),
+                                    "agree_pixel": (pred == pixel).astype(float), "agree_feature": 1.0,
+                                    "fitted": True}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize(("kind", "verdict"), [("copy", "supported"), ("independent", "not supported"),
+                                               ("half", "inconclusive")])
+def test_kappa_estimate_known_answers(kind, verdict):
+    groups = gen.error_groups(_simulate(kind))["mnist/mlp"]
+    est = gen.kappa_estimate([(s, e) for _, s, e in groups], n_boot=400)
+    assert est.n == 5 and est.method.startswith("two-level")
+    assert gen.RULE.condition.judge(est) == verdict
+    if kind == "copy":
+        assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
+    if kind == "independent":
+        assert abs(est.value) < 0.05
+
+
+def test_kappa_estimate_resamples_models_not_inputs():
+    # Five models, each with every item identical within it but different between them: a bootstrap
+    # over pooled inputs would be tight, the model-level one keeps the spread between models.
+    groups = [(np.full(200, v), np.zeros(200)) for v in (0.2, 0.4, 0.6, 0.8, 1.0)]
+    est = gen.kappa_estimate(groups, n_boot=500, seed=1)
+    assert est.value == pytest.approx(0.6) and est.n == 5
+    assert est.low < 0.45 and est.high > 0.75
+    one = gen.kappa_estimate(groups[:1] + [(np.array([]), np.array([]))], n_boot=10)
+    assert one.n == 1 and one.value == pytest.approx(0.2) and np.isnan(one.low)
+    assert np.isnan(gen.kappa_estimate([], n_boot=10).value)
+    with pytest.raises(ValueError, match="one label per group"):
+        gen.kappa_estimate(groups, strata=["a"], n_boot=10)
+
+
+def test_kappa_estimate_stratified_keeps_each_stratum_in_every_replicate():
+    # Stratum a: kappa 1 (two models), stratum b: kappa 0 (two models). Resampled within strata,
+    # every replicate holds two models of each: the pooled kappa stays at 0.5.
+    groups = [(np.ones(50), np.zeros(50))] * 2 + [(np.zeros(50), np.zeros(50))] * 2
+    est = gen.kappa_estimate(groups, ["a", "a", "b", "b"], n_boot=200)
+    assert (est.value, est.low, est.high) == (0.5, 0.5, 0.5)
+    free = gen.kappa_estimate(groups, n_boot=200)
+    assert free.low < 0.5 < free.high
+
+
+def test_error_groups_pixel_and_network_pairs_and_misfits():
+    rows = _simulate("independent", seeds=[0, 1, 2])
+    rows.loc[rows.seed == 2, "fitted"] = False
+    pixel = gen.error_groups(rows)["mnist/mlp"]
+    assert [name for name, _, _ in pixel] == ["seed0", "seed1"]
+    net = gen.error_groups(rows, "net")["mnist/mlp"]
+    assert [name for name, _, _ in net] == ["seed0 vs seed1", "seed1 vs seed0"]
+    m0, m1 = rows[rows.seed == 0], rows[rows.seed == 1]
+    same, expected = gen.shared_errors(m0["pred"], m1["pred"], m0["label"])
+    assert net[0][1].tolist() == same.tolist() and net[0][2].tolist() == expected.tolist()
+    single = gen.error_groups(rows[rows.seed == 0], "net")
+    assert single == {"mnist/mlp": []}
+
+
+def test_net_vs_net_kappa_known_answers():
+    copy = gen.kappa_by_stratum(gen.error_groups(_simulate("copy"), "net"), n_boot=200)[0]
+    assert copy.value == 1.0
+    independent = gen.kappa_by_stratum(gen.error_groups(_simulate("independent"), "net"), n_boot=200)[0]
+    assert abs(independent.value) < 0.05 and independent.n == 5
+
+
+def _three_strata(kinds=("copy", "independent", "half")) -> pd.DataFrame:
+    names = [("mnist", "mlp"), ("mnist", "cnn"), ("fashion_mnist", "mlp")]
+    return pd.concat([_simulate(kind, stratum_seed=i, dataset=d, arch=a)
+                      for i, (kind, (d, a)) in enumerate(zip(kinds, names))], ignore_index=True)
+
+
+def test_kappa_by_stratum_and_model_kappas():
+    rows = _three_strata()
+    pooled, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=300)
+    assert list(strata) == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
+    assert [gen.RULE.condition.judge(strata[k]) for k in strata] == ["supported", "not supported", "inconclusive"]
+    assert pooled.n == 15 and 0.3 < pooled.value < 0.7
+    kappas = gen.model_kappas(rows)
+    assert len(kappas) == 30 and set(kappas.reference) == {"pixel 1-NN", "another network"}
+    copy = kappas.query("stratum == 'mnist/mlp'")
+    assert (copy["kappa"] == 1.0).all() and (copy["shared"] == 1.0).all()
+
+
+@pytest.mark.parametrize(("kinds", "pooled_verdict"), [
+    (("copy", "copy", "copy"), "supported"),
+    (("independent", "independent", "independent"), "not supported"),
+    (("copy", "independent", "half"), None),  # whatever the pooled interval gives
+])
+def test_record_claim_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, pooled_verdict):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rows = _three_strata(kinds)
+    pooled, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=300)
+    measurements = {"shared_error_kappa_net_vs_net": gen.stats.Estimate(0.7, 0.6, 0.8, 15, "m")}
+    claim = gen.record_claim(pooled, strata, measurements, replicates=15, figures=["figures/02_shared_errors.png"],
+                             parameters={"profile": "quick"}, notes="n")
+    assert claim.verdict == (pooled_verdict or gen.RULE.condition.judge(pooled))
+    stored = json.loads((tmp_path / "results" / "claims" / "H2.json").read_text())
+    assert stored["primary"] == gen.PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == 0.5 and "independent errors" in stored["null"]
+    assert stored["replicates"] == 15 and stored["notebook"] == "02_generalization"
+    assert [s["stratum"] for s in stored["strata"]] == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
+    want = {"copy": "supported", "independent": "not supported", "half": "inconclusive"}
+    assert [s["verdict"] for s in stored["strata"]] == [want[k] for k in kinds]
+    assert all(s["n"] == 5 for s in stored["strata"])
+    assert len(stored["rule_changes"]) == 1 and "issue 13" in stored["rule_changes"][0]
+    assert stored["figures"] == ["02_shared_errors.png"] and stored["statement"] == gen.STATEMENT
+
+
+# --- the runs -------------------------------------------------------------------------------------
 
 def test_h1_statistic_boundary_off_the_middle():
     s = gen.h1_statistic(threshold_net(0.3), CORNERS, torch.tensor([0, 0, 1, 1]), n_pairs=40, grid=17)
@@ -165,15 +329,21 @@ def test_h1_statistic_pairs_by_training_labels_not_by_class():
 def test_agreement_runs_tables(monkeypatch):
     monkeypatch.setattr(gen, "load_split", lambda config, split: (X_TRAIN, Y_TRAIN))
     monkeypatch.setattr(gen, "train", lambda config, device=None: _result(
-        n_train=config.n_train, seed=config.seed, arch=config.arch, dataset=config.dataset))
+        n_train=config.n_train, seed=config.seed, arch=config.arch, dataset=config.dataset,
+        train_acc=0.5 if (config.arch, config.seed) == ("cnn", 1) else None))
     configs = zoo.grid(["mnist"], ["mlp", "cnn"], [0, 1], n_train=3, n_test=3)
-    agree, per_sample = gen.agreement_runs(configs, {"mnist": _data()})
+    agree, per_sample, misfits = gen.agreement_runs(configs, {"mnist": _data()})
     assert agree[["arch", "seed"]].values.tolist() == [["mlp", 0], ["mlp", 1], ["cnn", 0], ["cnn", 1]]
+    assert agree["fitted"].tolist() == [True, True, True, False]
+    assert agree["epochs_trained"].tolist() == [2] * 4
+    assert [r.config.label for r in misfits] == ["cnn/mnist/seed1"]
     assert agree["correct"].tolist() == [pytest.approx(2 / 3)] * 4
     assert agree["agree_pixel"].tolist() == [pytest.approx(2 / 3)] * 4
     assert agree["agree_feature"].tolist() == [1.0] * 4
     assert len(per_sample) == 12 and per_sample["agree_pixel"].tolist() == EXPECTED["agree_pixel"] * 4
     assert per_sample["arch"].tolist() == ["mlp"] * 6 + ["cnn"] * 6
+    assert per_sample["fitted"].tolist() == [True] * 9 + [False] * 3
+    assert per_sample["pred"].tolist() == [0, 1, 0] * 4
 
 
 def test_random_label_runs_rows_and_curves(monkeypatch):
@@ -181,120 +351,136 @@ def test_random_label_runs_rows_and_curves(monkeypatch):
     monkeypatch.setattr(gen, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
     monkeypatch.setattr(gen, "train", lambda config, device=None: _result(
         config.labels, n_train=config.n_train, t=0.3, seed=config.seed, arch=config.arch,
-        train_labels=random_labels if config.labels == "random" else torch.tensor([0, 0, 1, 1])))
+        train_labels=random_labels if config.labels == "random" else torch.tensor([0, 0, 1, 1]),
+        train_acc=0.9 if (config.labels, config.seed) == ("random", 1) else None))
     data = {"mnist": gen.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
     table, curves = gen.random_label_runs(["mnist"], ["mlp"], [0, 1], data, n_train=4, n_test=3, epochs=2,
                                           n_pairs=40, grid=17)
     assert table[["seed", "labels"]].values.tolist() == [[0, "true"], [0, "random"], [1, "true"], [1, "random"]]
     assert table["epochs"].tolist() == [zoo.EPOCHS["mlp"], 2, zoo.EPOCHS["mlp"], 2]
-    assert table["train_acc"].tolist() == [0.9, 0.9, 0.91, 0.91]
+    assert table["train_acc"].tolist() == [0.99, 0.99, 0.991, 0.9]
+    assert table["fitted"].tolist() == [True, True, True, False]
     true, rand = table[table.labels == "true"], table[table.labels == "random"]
     assert (true["share_flip"] == 1.0).all() and (true["median_abs_first"] - 0.2).abs().max() < 1e-3
     ia, ib = segments.sample_pairs(random_labels.numpy(), n=40, kind="different", seed=1)
     assert rand["share_flip"].tolist() == [pytest.approx(np.mean((ia < 2) != (ib < 2)))] * 2
     # Curves: random-label models only, train and test per epoch.
-    assert len(curves) == 2 * 2 * 2 and set(curves["split"]) == {"train", "test"}
-    assert curves.query("seed == 1 and split == 'test'")["accuracy"].tolist() == [0.3, 0.61]
+    assert len(curves) == 2 * 2 * 3 and set(curves["split"]) == {"train", "test"}
+    assert curves.query("seed == 1 and split == 'test'")["accuracy"].tolist() == [0.1, 0.3, 0.61]
 
 
 def test_width_runs_rows(monkeypatch):
     monkeypatch.setattr(gen, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
-    monkeypatch.setattr(gen, "train", lambda config, device=None: _result(
-        n_train=config.n_train, t=0.3, seed=config.seed, train_labels=torch.tensor([0, 0, 1, 1]),
-        width=dict(config.arch_kw)["width"]))
+    seen = []
+
+    def fake_train(config, device=None):
+        seen.append(config.epochs)
+        return _result(n_train=config.n_train, t=0.3, seed=config.seed, train_labels=torch.tensor([0, 0, 1, 1]),
+                       width=dict(config.arch_kw)["width"],
+                       train_acc=0.5 if dict(config.arch_kw)["width"] == 8 else None)
+    monkeypatch.setattr(gen, "train", fake_train)
     data = {"mnist": gen.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
-    table = gen.width_runs([8, 32], [0, 1], data, dataset="mnist", n_train=4, n_test=3, n_pairs=20, grid=17)
+    table = gen.width_runs([8, 32], [0, 1], data, dataset="mnist", n_train=4, n_test=3, n_pairs=20, grid=17,
+                           epochs=200)
+    assert seen == [200] * 4
     assert table[["width", "seed"]].values.tolist() == [[8, 0], [8, 1], [32, 0], [32, 1]]
+    assert table["fitted"].tolist() == [False, False, True, True]
     assert table["test_acc"].tolist() == [0.6, 0.61, 0.6, 0.61]
     assert (table["n_paths"] == 20).all() and (table["share_first_mid"] == 0.0).all()
     # Pixel labels come from the data set (all zeros) since n_train and labels match; predictions are 0, 1, 1.
     assert table["agree_pixel"].tolist() == [pytest.approx(1 / 3)] * 4
 
 
+# --- the ledger entry -----------------------------------------------------------------------------
+
 def _random_table() -> pd.DataFrame:
-    return pd.DataFrame({"labels": ["true", "random", "true", "random", "random"],
-                         "train_acc": [0.9, 1.0, 0.8, 0.98, 0.99], "test_acc": [0.85, 0.1, 0.8, 0.12, 0.11],
+    return pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": [0, 0, 1, 1, 2],
+                         "labels": ["true", "random", "true", "random", "random"],
+                         "fitted": [True, True, True, True, False],
+                         "train_acc": [0.99, 1.0, 0.996, 0.99, 0.5], "test_acc": [0.85, 0.1, 0.8, 0.12, 0.3],
                          "median_abs_first": [0.1, 0.2, 0.12, 0.22, 0.24],
                          "share_first_mid": [0.5, 0.3, 0.4, 0.2, 0.1]})
 
 
-def test_claim_measurements_pool_pair_and_split():
-    # Feature and pixel agreement both average 0.5, and every sample has the same gain of 0:
-    # a paired bootstrap gives a zero-width interval, an unpaired one would not.
-    per_sample = pd.DataFrame({"agree_feature": [1.0, 0.0] * 50, "agree_pixel": [1.0, 0.0] * 50,
-                               "correct": [1.0] * 90 + [0.0] * 10})
-    m = gen.claim_measurements(per_sample, _random_table(), n_boot=200)
-    assert list(m) == ["agreement_feature_1nn", "agreement_pixel_1nn", "agreement_gain_feature_minus_pixel",
-                       "test_accuracy", "random_labels_train_acc", "random_labels_test_acc",
-                       "random_labels_share_first_mid", "true_labels_share_first_mid"]
-    gain = m["agreement_gain_feature_minus_pixel"]
-    assert (gain.value, gain.low, gain.high, gain.n) == (0.0, 0.0, 0.0, 100)
-    assert m["agreement_feature_1nn"].value == 0.5 and m["agreement_feature_1nn"].low < 0.5
-    assert m["test_accuracy"].value == pytest.approx(0.9) and m["test_accuracy"].method == "bootstrap"
-    train = m["random_labels_train_acc"]
-    values = np.array([1.0, 0.98, 0.99])
-    half = sps.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
-    assert train.value == pytest.approx(0.99) and train.n == 3
-    assert (train.low, train.high) == (pytest.approx(0.99 - half), pytest.approx(0.99 + half))
-    assert m["random_labels_share_first_mid"].value == pytest.approx(0.2)
+def test_claim_measurements_models_as_the_unit():
+    rows = _three_strata(("copy", "independent", "independent"))
+    m = gen.claim_measurements(rows, _random_table(), n_boot=200)
+    assert list(m) == ["shared_error_kappa_net_vs_net", "shared_error_share_pixel_1nn",
+                       "shared_error_expected_pixel_1nn", "agreement_pixel_1nn", "agreement_pixel_floor",
+                       "agreement_feature_1nn", "test_accuracy", "random_labels_train_acc",
+                       "random_labels_test_acc_minus_chance", "random_labels_share_first_mid",
+                       "true_labels_share_first_mid"]
+    assert m["agreement_pixel_1nn"].n == 15 and m["agreement_pixel_1nn"].method.startswith("two-level")
+    assert m["agreement_feature_1nn"].value == 1.0
+    floor = m["agreement_pixel_floor"]
+    assert floor.value < m["agreement_pixel_1nn"].value
+    # Random labels: the fitted labelings only (seed 2 missed its target), minus chance, t across labelings.
+    test = m["random_labels_test_acc_minus_chance"]
+    values = np.array([0.1, 0.12]) - gen.CHANCE
+    half = sps.t.ppf(0.975, 1) * values.std(ddof=1) / np.sqrt(2)
+    assert test.n == 2 and test.value == pytest.approx(0.01)
+    assert (test.low, test.high) == (pytest.approx(0.01 - half), pytest.approx(0.01 + half))
+    assert m["random_labels_train_acc"].value == pytest.approx(0.995)
     assert m["true_labels_share_first_mid"].value == pytest.approx(0.45)
-    assert m["true_labels_share_first_mid"].n == 2
+    given = gen.stats.Estimate(0.3, 0.2, 0.4, 15, "x")
+    assert gen.claim_measurements(rows, _random_table(), n_boot=100, net_pooled=given)[
+        "shared_error_kappa_net_vs_net"] is given
 
 
-def test_per_model_across_seeds_keys_and_values():
-    agree = pd.DataFrame({"dataset": ["mnist"] * 2 + ["fashion_mnist"] * 2, "arch": ["mlp", "mlp", "cnn", "cnn"],
-                          "seed": [0, 1, 0, 1], "correct": [0.9, 0.8, 0.7, 0.7],
-                          "agree_pixel": [0.5, 0.7, 0.6, 0.6], "agree_feature": [1.0, 0.9, 0.8, 0.6]})
-    out = gen.per_model_across_seeds(agree)
-    assert list(out) == ["cnn/fashion_mnist", "mlp/mnist"]
-    assert out["mlp/mnist"]["correct"].value == pytest.approx(0.85)
-    assert out["cnn/fashion_mnist"]["agree_feature"].value == pytest.approx(0.7)
-    assert out["cnn/fashion_mnist"]["agree_pixel"].low == pytest.approx(0.6)  # no spread across seeds
+def test_strata_table_rows():
+    rows = _three_strata()
+    rows.loc[(rows.arch == "cnn") & (rows.seed == 4), "fitted"] = False
+    agree = rows.groupby(["dataset", "arch", "seed"], sort=False)[["correct", "agree_pixel", "agree_feature",
+                                                                   "fitted"]].agg(
+        {"correct": "mean", "agree_pixel": "mean", "agree_feature": "mean", "fitted": "first"}).reset_index()
+    _, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=100)
+    _, net = gen.kappa_by_stratum(gen.error_groups(rows, "net"), n_boot=100)
+    table = gen.strata_table(agree, strata, net, {"mnist": 0.8, "fashion_mnist": 0.7})
+    assert table["stratum"].tolist() == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
+    assert table["models"].tolist() == [5, 5, 5] and table["fitted"].tolist() == [5, 4, 5]
+    assert table.loc[0, "kappa_pixel_1nn"] == 1.0 and table.loc[0, "kappa_net_vs_net"] == 1.0
+    assert table.loc[0, "agreement_floor"] == pytest.approx(table.loc[0, "test_acc"] + 0.8 - 1)
+    assert table.loc[2, "pixel_1nn_acc"] == 0.7
 
 
 def test_control_notes_text():
-    widths = pd.DataFrame({"width": [8, 8, 32], "seed": [0, 1, 0], "test_acc": [0.6, 0.7, 0.9],
-                           "agree_feature": [0.5, 0.6, 0.95], "share_first_mid": [0.3, 0.4, 0.45]})
-    notes = gen.control_notes(_random_table(), widths, archs=["mlp", "cnn", "resnet"], random_archs=["mlp"],
-                              random_datasets=["mnist"], random_n_train=500, random_epochs=60)
+    widths = pd.DataFrame({"width": [8, 8, 32], "seed": [0, 1, 0], "fitted": [False, True, True],
+                           "train_acc": [0.95, 0.99, 1.0], "test_acc": [0.6, 0.7, 0.9],
+                           "share_first_mid": [0.3, 0.4, 0.45]})
+    agree = pd.DataFrame({"dataset": "mnist", "arch": ["mlp"] * 5 + ["cnn"] * 5, "seed": list(range(5)) * 2,
+                          "fitted": [True] * 9 + [False]})
+    misfit = _result(seed=4, arch="cnn", train_acc=0.5)
+    notes = gen.control_notes(agree, _random_table(), widths, [misfit], archs=["mlp", "cnn", "resnet"],
+                              random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
     assert notes == (
-        "Random labels (mlp on mnist, n_train=500, 60 epochs; cnn, resnet left out of the random-label runs "
-        "for the CPU budget): random: train acc 0.990, test acc 0.110, median |t-0.5| 0.220, share in "
-        "[0.4,0.6] 0.20; true: train acc 0.850, test acc 0.825, median |t-0.5| 0.110, share in [0.4,0.6] 0.45. "
-        "Width sweep: w=8: test 0.650, agree_feature 0.550, share in [0.4,0.6] 0.35; w=32: test 0.900, "
-        "agree_feature 0.950, share in [0.4,0.6] 0.45.")
-    notes = gen.control_notes(_random_table(), widths, archs=["mlp"], random_archs=["mlp"],
-                              random_datasets=["mnist"], random_n_train=500, random_epochs=60)
-    assert notes.startswith("Random labels (mlp on mnist, n_train=500, 60 epochs): random:")
+        "Excluded, not fitted: cnn/mnist/seed4 (train acc 0.500 < 0.99). "
+        "Strata with fewer than 5 fitted models: mnist/cnn (4). "
+        "Random labels (mlp on mnist, n_train=500, one labeling per seed; cnn, resnet left out of the "
+        "random-label runs for the CPU budget): true: 2/2 fitted, train acc 0.993, test acc 0.825, median "
+        "|t-0.5| 0.110, share in [0.4,0.6] 0.45; random: 2/3 fitted, train acc 0.830, test acc 0.173, median "
+        "|t-0.5| 0.220, share in [0.4,0.6] 0.20. "
+        "Width sweep: w=8: 1/2 fitted, train 0.970, test 0.650, share in [0.4,0.6] 0.35; w=32: 1/1 fitted, "
+        "train 1.000, test 0.900, share in [0.4,0.6] 0.45.")
+    notes = gen.control_notes(agree.assign(fitted=True), _random_table(), widths, [], archs=["mlp"],
+                              random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
+    assert notes.startswith("Random labels (mlp on mnist, n_train=500, one labeling per seed): true:")
 
 
-@pytest.mark.parametrize(("feature", "gain", "verdict"), [
-    ((0.95, 0.92, 0.97), (0.05, 0.01, 0.08), "supported"),
-    ((0.95, 0.92, 0.97), (-0.05, -0.08, -0.01), "not supported"),
-    ((0.85, 0.80, 0.89), (0.05, 0.01, 0.08), "not supported"),
-    ((0.90, 0.89, 0.91), (0.05, 0.01, 0.08), "inconclusive"),
-])
-def test_record_claim_rule_and_verdict(tmp_path, monkeypatch, feature, gain, verdict):
-    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    est = lambda v: gen.stats.Estimate(v[0], v[1], v[2], 10, "bootstrap")
-    measurements = {"agreement_feature_1nn": est(feature), "agreement_gain_feature_minus_pixel": est(gain),
-                    "test_accuracy": est((0.5, 0.0, 1.0))}
-    claim = gen.record_claim(measurements, figures=["figures/02_agreement.png"], parameters={"profile": "quick"},
-                             notes="n")
-    assert claim.verdict == verdict
-    assert claim.rule == ("(agreement_feature_1nn > 0.9) and (agreement_gain_feature_minus_pixel > 0) "
-                          "on the 95% intervals")
-    stored = json.loads((tmp_path / "results" / "claims" / "H2.json").read_text())
-    assert stored["verdict"] == verdict and stored["notebook"] == "02_generalization"
-    assert stored["figures"] == ["02_agreement.png"] and stored["statement"] == gen.STATEMENT
+def test_rule_is_registered_with_its_change():
+    assert str(gen.RULE) == ("shared_error_kappa_pixel_1nn > 0.5 on the whole 95% interval, per (dataset, arch) "
+                             "stratum and pooled")
+    assert gen.RULE.strata == ("dataset", "arch") and gen.RULE.primary == gen.PRIMARY
+    assert gen.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")
 
 
 def test_save_run_writes_records(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     agree = pd.DataFrame({"dataset": ["mnist"], "arch": ["mlp"], "seed": [0], "correct": [0.5]})
     table = pd.DataFrame({"width": [8], "share_first_mid": [float("nan")]})
-    path = gen.save_run(agree, {}, table, table, {"x": gen.stats.Estimate(1.0, 0.5, 1.5, 2, "m")}, {"profile": "q"})
+    path = gen.save_run(agree, table, table, table, table, {"x": gen.stats.Estimate(1.0, 0.5, 1.5, 2, "m")},
+                        {"profile": "q"})
     results = json.loads(path.read_text())["results"]
     assert results["agreement"] == [{"dataset": "mnist", "arch": "mlp", "seed": 0, "correct": 0.5}]
     assert results["width_sweep"] == [{"width": 8, "share_first_mid": None}]
+    assert set(results) == {"agreement", "strata", "model_kappas", "random_labels", "width_sweep", "measurements"}
     assert results["measurements"]["x"]["value"] == 1.0
