@@ -1,7 +1,10 @@
 """Tests for halfway_utils.experiments.transfer (notebook 03, claims H3 and H4).
 
 Every model here is a hand-written linear 2-class model on 1x1x2 inputs whose boundary is a
-known hyperplane, so distances, flip points and transfer outcomes are known by hand.
+known hyperplane, so distances, flip points and transfer outcomes are known by hand. The
+decision rules get known-answer tests on synthetic distances and landing points: shared
+boundaries must give "supported", unrelated ones "not supported" (H3); PGD points that land on
+the boundary "supported", points that stay near their input "not supported" (H4).
 """
 from __future__ import annotations
 
@@ -63,6 +66,16 @@ def line_zoo(name: str = "toy") -> tr.Zoo:
                   x_train, y_train, {"mlp/s0": "key-a", "mlp/s1": "key-b"})
 
 
+def unit_zoo() -> tr.Zoo:
+    """Like :func:`line_zoo` inside [0, 1]: boundaries x0 = 0.5 ("mlp/s0") and x0 = 0.75 ("cnn/s0"),
+    inputs at x0 = 0 (classes 0) and training samples of class 1 at x0 = 1."""
+    x_train = pts(*[(0.0, 0.1 * k) for k in range(5)], *[(1.0, 0.1 * k) for k in range(5)])
+    y_train = torch.tensor([0] * 5 + [1] * 5)
+    models = {"mlp/s0": linear2([1.0, 0.0], -0.5), "cnn/s0": linear2([1.0, 0.0], -0.75)}
+    return tr.Zoo("toy", models, pts((0.0, 0.0), (0.0, 0.4), (0.9, 0.0)), torch.tensor([0, 0, 0]),
+                  x_train, y_train, {k: k for k in models})
+
+
 # --------------------------------------------------------------------------- building blocks
 
 
@@ -98,14 +111,17 @@ def test_adversarial_and_random_directions():
     assert not torch.equal(r1, tr.random_directions(torch.zeros(5, 1, 4, 4), 4))
 
 
-def test_min_distances_and_inter_boundary_on_hyperplanes():
+def test_min_distances_clip_and_inter_boundary_on_hyperplanes():
     models = {"a": linear2([1.0, 0.0], -1.0), "b": linear2([1.0, 0.0], -1.5)}
     x = torch.zeros(2, 1, 1, 2)
     d = pts((1.0, 0.0), (0.0, 1.0))  # second: parallel to both boundaries
-    md = tr.min_distances(models, x, d, max_eps=4.0)
+    md = tr.min_distances(models, x, d, max_eps=4.0, clip=False)
     assert md["a"][0].item() == pytest.approx(1.0, abs=1e-3)
     assert md["b"][0].item() == pytest.approx(1.5, abs=1e-3)
     assert math.isinf(md["a"][1].item())
+    # Clipped to [0, 1] (the default) the points never pass x0 = 1: both boundaries are censored.
+    clipped = tr.min_distances(models, x, d, max_eps=4.0)
+    assert math.isinf(clipped["a"][0].item()) and math.isinf(clipped["b"][0].item())
     table = tr.inter_boundary(md)
     row = table.iloc[0]
     assert row["id"] == pytest.approx(0.5, abs=2e-3)
@@ -113,6 +129,28 @@ def test_min_distances_and_inter_boundary_on_hyperplanes():
     assert table["both_found"].tolist() == [True, False] and np.isnan(table["ratio"].iloc[1])
     nan_dir = torch.full_like(d, float("nan"))
     assert torch.isnan(tr.min_distances(models, x, nan_dir, max_eps=1.0)["a"]).all()
+
+
+def test_censor_and_id_over_md():
+    np.testing.assert_array_equal(tr.censor(np.array([1.0, np.inf, np.nan]), 5.0), [1.0, 5.0, np.nan])
+    np.testing.assert_array_equal(tr.censor(np.array([np.inf, np.inf]), np.array([2.0, 3.0])), [2.0, 3.0])
+    r = tr.id_over_md(np.array([1.0, 2.0, 1.0]), np.array([3.0, 2.0, np.nan]))
+    assert r[0] == pytest.approx(1.0) and r[1] == 0.0 and np.isnan(r[2])
+    # Scale-free: distances and positions on a segment give the same ratio.
+    assert tr.id_over_md(2.0, 6.0) == pytest.approx(tr.id_over_md(0.2, 0.6))
+
+
+def test_permutation_null_by_hand():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 9.0])
+    labels = np.array([0, 0, 1, 1, 2])  # the last input is alone in its class
+    null = tr.permutation_null(a, a.copy(), labels)
+    # Input 0 pairs with input 1 both ways: |1 - 2| / 1.5 twice; inputs 2, 3: |3 - 4| / 3.5.
+    np.testing.assert_allclose(null[:4], [1 / 1.5, 1 / 1.5, 1 / 3.5, 1 / 3.5])
+    assert np.isnan(null[4])
+    # The two directions of pairing both count: a_i against b_j and a_j against b_i.
+    b = np.array([1.0, 1.0, 3.0, 3.0, 9.0])
+    got = tr.permutation_null(a, b, labels)
+    assert got[0] == pytest.approx(np.median([tr.id_over_md(1.0, 1.0), tr.id_over_md(2.0, 1.0)]))
 
 
 def test_transfer_outcomes_mask_and_matrix():
@@ -142,23 +180,27 @@ def test_flip_points_pairs_and_projection():
     assert t0.item() == 0 and torch.isnan(p0).all()
 
 
-# --------------------------------------------------------------------------- parameters, models
+# --------------------------------------------------------------------------- parameters, models, pairs
+
+
+def defaults() -> dict:
+    return {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp", "cnn"], "seeds": [0, 1], "n_boot": 1000,
+            "n_inputs": 200, "attack_names": ["pgd", "fgsm"], "eps_list": [0.05, 0.1], "eps_ref": 0.1,
+            "pgd_steps": 10, "max_eps_legitimate": 12.0, "max_eps_adversarial": 12.0, "max_eps_random": 60.0,
+            "grid": 1000, "n_boundary": 100, "n_cross": 2, "n_paths": 200, "seed": 0, "device": None,
+            "torch_threads": None}
 
 
 def test_parameters_rules_and_cross_checks():
-    defaults = {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp", "cnn"], "seeds": [0, 1],
-                "n_inputs": 200, "attack_names": ["pgd", "fgsm"], "eps_list": [0.05, 0.1], "eps_ref": 0.1,
-                "pgd_steps": 10, "max_eps_legitimate": 12.0, "max_eps_adversarial": 12.0,
-                "max_eps_random": 60.0, "grid": 1000, "n_boundary": 100, "n_paths": 200, "seed": 0,
-                "device": None, "torch_threads": None}
-    P = params.validate(defaults, tr.PARAMETERS)
-    assert list(P) == list(tr.PARAMETERS) and set(P) == set(defaults)
+    P = params.validate(defaults(), tr.PARAMETERS)
+    assert list(P) == list(tr.PARAMETERS) and set(P) == set(defaults())
     tr.check_parameters(P)
-    for bad in ({"grid": 1001}, {"n_paths": 9}, {"eps_ref": 0.0}, {"torch_threads": 0}):
+    for bad in ({"grid": 1001}, {"n_paths": 9}, {"eps_ref": 0.0}, {"torch_threads": 0}, {"n_cross": -1},
+                {"n_boot": 10}):
         with pytest.raises(params.ParameterError):
-            params.validate({**defaults, **bad}, tr.PARAMETERS)
+            params.validate({**defaults(), **bad}, tr.PARAMETERS)
     for bad, message in (({"eps_ref": 0.2}, "eps_ref"), ({"attack_names": ["fgsm"]}, "PGD"),
-                         ({"archs": ["mlp"], "seeds": [0, 1]}, "3 model pairs")):
+                         ({"seeds": [0]}, "2 seeds")):
         with pytest.raises(params.ParameterError, match=message):
             tr.check_parameters({**P, **bad})
 
@@ -170,10 +212,76 @@ def test_load_zoos_without_any_data_set(monkeypatch, capsys):
     assert "skipping mnist" in capsys.readouterr().out
 
 
-def test_pair_kind():
+def test_excluded_note():
+    z = line_zoo()
+    assert "none excluded" in tr.excluded_note({"toy": z})
+    z.excluded = "Excluded, not fitted: mlp/s3 (train acc 0.950 < 0.99)."
+    assert tr.excluded_note({"toy": z}) == "toy: Excluded, not fitted: mlp/s3 (train acc 0.950 < 0.99)."
+
+
+def test_pair_kind_and_arch():
     assert tr.pair_kind("cnn/s0", "cnn/s0") == "white-box"
     assert tr.pair_kind("cnn/s0", "cnn/s1") == "same arch"
     assert tr.pair_kind("cnn/s0", "mlp/s0") == "other arch"
+    assert tr.arch_of("resnet/s4") == "resnet"
+
+
+def test_model_pairs_all_same_arch_and_balanced_cross_arch():
+    names = [f"{a}/s{s}" for a in ("mlp", "cnn", "resnet") for s in range(5)]
+    pairs = tr.model_pairs(names, 2)
+    kinds = [tr.pair_kind(a, b) for a, b in pairs]
+    assert kinds.count("same arch") == 30 and kinds.count("other arch") == 30
+    assert kinds[:30] == ["same arch"] * 30  # same-arch pairs first
+    assert len(set(pairs)) == len(pairs)
+    cross = [p for p, k in zip(pairs, kinds) if k == "other arch"]
+    partners = {n: sum(n in p for p in cross) for n in names}
+    assert set(partners.values()) == {4}  # 2 partners in each of the 2 other archs
+    assert ("mlp/s0", "cnn/s0") in cross and ("mlp/s0", "cnn/s1") in cross and ("mlp/s0", "cnn/s2") not in cross
+    assert len(tr.model_pairs(names, 5)) == 30 + 75 and len(tr.model_pairs(names, 9)) == 105
+    assert len(tr.model_pairs(names, 0)) == 30
+    uneven = tr.model_pairs(["mlp/s0", "mlp/s1", "cnn/s0"], 1)  # a misfit left one cnn
+    assert uneven == [("mlp/s0", "mlp/s1"), ("mlp/s0", "cnn/s0"), ("mlp/s1", "cnn/s0")]
+
+
+def test_orient_balances_the_sources():
+    names = [f"m/s{k}" for k in range(5)]
+    pairs = tr.model_pairs(names, 0)
+    oriented = tr.orient(pairs)
+    assert [frozenset(p) for p in oriented] == [frozenset(p) for p in pairs]
+    counts = pd.Series([a for a, _ in oriented]).value_counts()
+    assert set(counts.index) == set(names) and counts.max() - counts.min() <= 1 + 1
+    assert tr.orient([("a", "b"), ("a", "c"), ("b", "c")]) == [("a", "b"), ("c", "a"), ("b", "c")]
+
+
+def test_model_draws_redraw_within_each_architecture():
+    names = ["mlp/s0", "mlp/s1", "mlp/s2", "cnn/s0", "cnn/s1"]
+    counts = tr.model_draws(names, 500, np.random.default_rng(0))
+    assert counts.shape == (500, 5)
+    np.testing.assert_array_equal(counts[:, :3].sum(1), 3)
+    np.testing.assert_array_equal(counts[:, 3:].sum(1), 2)
+    assert (counts == 0).any() and counts.mean(0) == pytest.approx(np.ones(5), abs=0.15)
+    again = tr.model_draws(names, 500, np.random.default_rng(0))
+    np.testing.assert_array_equal(counts, again)
+
+
+def test_crossed_and_dyadic_bootstrap_by_hand():
+    names = ["m/s0", "m/s1", "m/s2"]
+    pairs = [("m/s0", "m/s1"), ("m/s0", "m/s2"), ("m/s1", "m/s2")]
+    obs = np.array([[0.1, 0.1], [0.2, 0.2], [0.3, np.nan]])
+    null = np.array([[0.5, 0.5], [0.4, 0.4], [0.3, 0.3]])
+    np.testing.assert_allclose(tr.pair_effects(obs, null), [0.2, 0.5, 1.0])
+    counts = np.array([[1.0, 1.0, 1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # the last: no pair left
+    inputs = np.array([[0, 1], [0, 1], [0, 0]])
+    value, boots = tr.crossed_bootstrap(obs, null, names, pairs, counts=counts, inputs=inputs)
+    assert value == pytest.approx(np.mean([0.2, 0.5, 1.0]))
+    assert boots[0] == pytest.approx(value)
+    assert boots[1] == pytest.approx(0.2)  # only the pair (s0, s1), weight 2
+    assert np.isnan(boots[2])
+    v, b = tr.dyadic_bootstrap(np.array([1.0, 2.0, 3.0]), names, pairs, lambda x, w: np.sum(x * w) / np.sum(w),
+                               counts=counts[:2])
+    assert v == pytest.approx(2.0) and b.tolist() == pytest.approx([2.0, 1.0])
+    est = tr._interval(0.5, np.linspace(0, 1, 101), 3, "m")
+    assert (est.low, est.high, est.n) == (pytest.approx(0.025), pytest.approx(0.975), 3)
 
 
 # --------------------------------------------------------------------------- transfer
@@ -238,83 +346,124 @@ def test_boundary_inputs_first_n_correct():
     assert tr.boundary_inputs(two_models(), x, y, 2).tolist() == [True, False, True, False]
 
 
-def test_boundary_distances_on_hyperplanes(capsys):
-    # Boundaries x0 = 1 and 1.5 from x0 = 0: along any direction with a positive x0 part d0 the
-    # distances are 1 / d0 and 1.5 / d0, so ID / MD = 0.5 / 1.25 = 0.4 whatever the direction.
-    z = line_zoo()
-    adv = {("toy", "pgd", 0.1, "mlp/s0"): pts((0.3, 0.4), (0.6, 1.2), (9.0, 9.0)),  # both along (0.6, 0.8)
-           ("toy", "pgd", 0.1, "mlp/s1"): pts((0.5, 0.0), (0.0, 0.4), (9.0, 9.0))}  # 2nd: no move
-    mds, ids = tr.boundary_distances({"toy": z}, adv, eps_ref=0.1, n_boundary=10, max_eps_legitimate=5.0,
-                                     max_eps_adversarial=5.0, max_eps_random=20.0, grid=17, seed=0)
+def test_boundary_distances_and_h3_rows_on_hyperplanes(capsys):
+    # Boundaries x0 = 0.5 and 0.75 from x0 = 0: along a direction with x0 part d0 the distances
+    # are 0.5 / d0 and 0.75 / d0, so ID / MD = 0.25 / 0.625 = 0.4 whatever the direction.
+    z = unit_zoo()
+    pairs = {"toy": [("mlp/s0", "cnn/s0")]}
+    adv = {("toy", "pgd", 0.1, "mlp/s0"): pts((0.3, 0.4), (0.3, 0.8), (0.9, 0.0)),  # both along (0.6, 0.8)
+           ("toy", "pgd", 0.1, "cnn/s0"): pts((0.5, 0.0), (0.0, 0.4), (0.9, 0.0))}  # 2nd: no move
+    mds = tr.boundary_distances({"toy": z}, adv, pairs, eps_ref=0.1, n_boundary=10, max_eps_legitimate=2.0,
+                                max_eps_adversarial=2.0, max_eps_random=3.0, grid=17, seed=0)
     assert "toy: 2 inputs classified correctly by all 2 models" in capsys.readouterr().out
-    legit = mds[mds["direction"] == "legitimate"].set_index(["model", "input"])["md"]
-    assert legit["mlp/s0"].tolist() == pytest.approx([1.0, 1.0], abs=1e-3)  # toward (2, 0) and (2, 0.4)
-    assert legit["mlp/s1"].tolist() == pytest.approx([1.5, 1.5], abs=1e-3)
+    legit = mds[mds["direction"] == "legitimate"].set_index(["model", "input"])
+    assert legit.loc["mlp/s0", "md"].tolist() == pytest.approx([0.5, 0.5], abs=1e-3)  # toward (1, 0), (1, 0.4)
+    assert legit.loc["cnn/s0", "md"].tolist() == pytest.approx([0.75, 0.75], abs=1e-3)
+    assert legit["length"].tolist() == pytest.approx([1.0] * 4) and set(legit["cap"]) == {2.0}
     adv_md = mds[(mds["direction"] == "adversarial") & (mds["source"] == "mlp/s0")]
-    assert adv_md["md"].tolist() == pytest.approx([1 / 0.6, 1 / 0.6, 1.5 / 0.6, 1.5 / 0.6], abs=1e-3)
-    assert len(mds) == 2 * 4 * 2  # (legitimate, random, adversarial x 2 sources) x 2 models x 2 inputs
-    # One pair per search; the adversarial ones contain the direction's source.
-    pairs = ids.groupby(["direction", "source"])[["model_a", "model_b"]].first()
-    assert pairs.loc[("adversarial", "mlp/s1")].tolist() == ["mlp/s1", "mlp/s0"]
-    measured = ids[ids["both_found"]]
-    assert measured["ratio"].to_numpy() == pytest.approx(0.4, abs=2e-3)
-    unmoved = ids[(ids["source"] == "mlp/s1") & (ids["input"] == 1)]
-    assert np.isnan(unmoved["ratio"]).all()
-    random_d = tr.random_directions(z.x[:2], 0).flatten(1)[:, 0]
-    expect_found = (random_d * 20.0 > 1.5).tolist()  # both boundaries within max_eps_random
-    assert ids[ids["direction"] == "random"]["both_found"].tolist() == expect_found
+    assert adv_md["md"].tolist() == pytest.approx([0.5 / 0.6, 0.5 / 0.6, 0.75 / 0.6, 0.75 / 0.6], abs=1e-3)
+    # One source per pair (orient: mlp/s0), so cnn/s0's PGD directions are not searched.
+    assert len(mds) == 3 * 2 * 2  # (legitimate, random, adversarial) x 2 models x 2 inputs
+    assert set(mds["source"]) == {"-", "mlp/s0"} and mds["label"].tolist() == [0] * len(mds)
+    rows = tr.h3_rows(mds, pairs)
+    got = rows.groupby(["direction", "source"])[["model_a", "model_b"]].first()
+    assert got.loc[("adversarial", "mlp/s0")].tolist() == ["mlp/s0", "cnn/s0"]
+    assert got.loc[("legitimate", "-")].tolist() == ["mlp/s0", "cnn/s0"]
+    measured = rows[~rows["censored"] & rows["obs"].notna()]
+    assert len(measured) >= 4 and measured["obs"].to_numpy() == pytest.approx(0.4, abs=2e-3)
+    assert set(rows["kind"]) == {"other arch"}
+    # With cnn/s0 as the source, its unmoved second input has no direction: NaN, not a distance.
+    flipped = {"toy": [("cnn/s0", "mlp/s0")]}
+    mds2 = tr.boundary_distances({"toy": z}, adv, flipped, eps_ref=0.1, n_boundary=10, max_eps_legitimate=2.0,
+                                 max_eps_adversarial=2.0, max_eps_random=3.0, grid=17, seed=0)
+    unmoved = tr.h3_rows(mds2, flipped).query("source == 'cnn/s0' and input == 1")
+    assert len(unmoved) == 1 and np.isnan(unmoved["obs"]).all()
+    # Two inputs of one class with equal distances: the null equals the observed ratio.
+    legit_rows = rows[rows["direction"] == "legitimate"]
+    assert legit_rows["null"].to_numpy() == pytest.approx(0.4, abs=2e-3)
+    summary = tr.boundary_summary(mds, rows)
+    assert summary.loc[("toy", "legitimate"), "median_md"] == pytest.approx(0.625, abs=1e-3)
+    assert summary.loc[("toy", "legitimate"), "censored"] == 0.0
 
 
-def test_boundary_summary_by_hand():
-    mds = pd.DataFrame({"dataset": "d", "direction": ["legitimate"] * 4 + ["random"] * 2,
-                        "md": [1.0, 3.0, np.inf, 2.0, 5.0, np.inf]})
-    ids = pd.DataFrame({"dataset": "d", "direction": ["legitimate"] * 3 + ["random"],
-                        "id": [0.1, 0.3, np.nan, 0.5], "ratio": [0.2, 0.4, np.nan, 1.0]})
-    s = tr.boundary_summary(mds, ids)
-    assert s.loc[("d", "legitimate"), "found"] == 0.75 and s.loc[("d", "legitimate"), "median_md"] == 2.0
-    assert s.loc[("d", "random"), "found"] == 0.5 and s.loc[("d", "random"), "median_md"] == 5.0
-    assert s.loc[("d", "legitimate"), "median_id"] == pytest.approx(0.2)
-    assert s.loc[("d", "legitimate"), "median_ratio"] == pytest.approx(0.3)
+def test_h3_rows_censor_and_scale_legitimate_positions():
+    # One pair, four inputs of one class. Legitimate distances are divided by the segment length,
+    # so two boundaries both at t = 0.5 on segments of lengths 2 and 4 are at the same place.
+    base = {"dataset": "d", "direction": "legitimate", "source": "-", "label": 0, "cap": 3.0}
+    md_a, md_b, length = [1.0, 2.0, np.inf, 1.0], [1.0, 2.0, 1.5, 2.0], [2.0, 4.0, 3.0, 4.0]
+    mds = pd.DataFrame([{**base, "model": m, "input": i, "md": v[i], "length": length[i]}
+                        for m, v in (("a/s0", md_a), ("b/s0", md_b)) for i in range(4)])
+    rows = tr.h3_rows(mds, {"d": [("a/s0", "b/s0")]})
+    assert rows["censored"].tolist() == [False, False, True, False]
+    # Input 2: a is censored at cap 3 -> position 1.0 against 0.5; input 3: 0.25 against 0.5.
+    np.testing.assert_allclose(rows["obs"], [0.0, 0.0, 0.5 / 0.75, 0.25 / 0.375])
+    ta, tb = np.array([0.5, 0.5, 1.0, 0.25]), np.array([0.5, 0.5, 0.5, 0.5])
+    np.testing.assert_allclose(rows["null"], tr.permutation_null(ta, tb, np.zeros(4)))
 
 
-def ids_table() -> pd.DataFrame:
-    """Three pairs on two inputs of two data sets, legitimate ratios chosen by hand."""
-    rows = []
-    for dataset, ratios in (("d1", [[0.1, 0.2, 0.9], [0.3, 0.4, 0.5]]), ("d2", [[0.6, 0.7, 0.8], [0.0, 0.1, 0.2]])):
-        for i, per_pair in enumerate(ratios):
-            for (a, b), r in zip((("m0", "m1"), ("m0", "m2"), ("m1", "m2")), per_pair):
-                rows.append({"dataset": dataset, "direction": "legitimate", "source": "-", "model_a": a,
-                             "model_b": b, "input": i, "ratio": r, "id": r})
-    rows.append({"dataset": "d1", "direction": "random", "source": "-", "model_a": "m0", "model_b": "m1",
-                 "input": 0, "ratio": 1.5, "id": 1.5})
-    return pd.DataFrame(rows)
+def synthetic_mds(shared: bool, *, n_seeds: int = 5, n_inputs: int = 60, seed: int = 0
+                  ) -> tuple[pd.DataFrame, dict, dict]:
+    """Distances of two archs x ``n_seeds`` models, along all three direction kinds.
+
+    ``shared``: every model's boundary sits at the input's own distance (up to 2% noise);
+    otherwise each model draws its boundary independently for each input (unrelated boundaries).
+    """
+    rng = np.random.default_rng(seed)
+    names = [f"{a}/s{s}" for a in ("mlp", "cnn") for s in range(n_seeds)]
+    pairs = {"d": tr.model_pairs(names, 2)}
+    labels = np.arange(n_inputs) % 5
+    length = rng.uniform(4.0, 8.0, n_inputs)
+    frames = []
+    for kind, cap in (("legitimate", 12.0), ("adversarial", 12.0), ("random", 20.0)):
+        base = rng.uniform(0.2, 0.8, n_inputs) * (length if kind == "legitimate" else 10.0)
+        sources = names if kind == "adversarial" else ["-"]
+        for src in sources:
+            members = names if src == "-" else sorted({src, *[b for a, b in pairs["d"] if a == src],
+                                                       *[a for a, b in pairs["d"] if b == src]})
+            for m in members:
+                if shared:
+                    md = base * (1 + 0.02 * rng.standard_normal(n_inputs))
+                else:
+                    md = rng.uniform(0.2, 0.8, n_inputs) * (length if kind == "legitimate" else 10.0)
+                md = np.where(md > 0.95 * cap, np.inf, md)
+                frames.append(pd.DataFrame({"dataset": "d", "direction": kind, "source": src, "model": m,
+                                            "input": np.arange(n_inputs), "label": labels, "md": md, "cap": cap,
+                                            "length": length if kind == "legitimate" else np.nan}))
+    return pd.concat(frames, ignore_index=True), pairs, {"d": names}
 
 
-def test_per_input_ratio_and_h3_measurements():
-    ids = ids_table()
-    per_input = tr.per_input_ratio(ids, "legitimate")
-    np.testing.assert_allclose(per_input, [0.2, 0.4, 0.7, 0.1])  # medians over the three pairs
-    m = tr.h3_measurements(ids, seed=0)
-    assert list(m) == ["median_id_over_md_legitimate", "median_id_over_md_adversarial", "median_id_over_md_random"]
-    assert m["median_id_over_md_legitimate"].value == pytest.approx(0.3) and m["median_id_over_md_legitimate"].n == 4
-    assert m["median_id_over_md_random"].value == 1.5
-    assert m["median_id_over_md_adversarial"].n == 0 and math.isnan(m["median_id_over_md_adversarial"].value)
+@pytest.mark.parametrize("shared, verdict", [(True, "supported"), (False, "not supported")])
+def test_h3_known_answers(output, shared, verdict):
+    mds, pairs, models = synthetic_mds(shared)
+    rows = tr.h3_rows(mds, pairs)
+    strata, pooled, reported = tr.h3_estimates(rows, models, n_boot=300, seed=0)
+    assert list(strata) == ["d/legitimate", "d/adversarial", "d/random"]
+    assert pooled.value == pytest.approx(np.mean([e.value for e in strata.values()]))
+    assert (pooled.value < 0.1) if shared else (0.8 < pooled.value < 1.2)
+    assert "h3_id_md_vs_null_legitimate_same_arch" in reported and "median_null_id_over_md_random" in reported
+    P = {"profile": "quick", "archs": ["mlp", "cnn"], "seeds": [0, 1, 2, 3, 4], "n_boundary": 60}
+    c = tr.record_h3(strata, pooled, reported, P, models, ["figures/03_boundary_distances.png"], "none excluded")
+    assert c.verdict == verdict and {row["verdict"] for row in c.strata} == {verdict}
+    saved = json.loads((output / "results" / "claims" / "H3.json").read_text())
+    assert saved["primary"] == "h3_id_md_vs_null" and saved["primary"] in saved["measurements"]
+    assert saved["margin"] == 0.5 and saved["replicates"] == 10 and "unrelated boundaries" in saved["null"]
+    assert [s["stratum"] for s in saved["strata"]] == ["d/legitimate", "d/adversarial", "d/random"]
+    assert saved["rule_changes"] and "issue 13" in saved["rule_changes"][0]
+    assert c.figures == ["03_boundary_distances.png"]
 
 
-def test_record_h3_verdict_and_figures(output):
-    est = lambda v, lo, hi: stats.Estimate(v, lo, hi, 10, "bootstrap")
-    P = {"profile": "quick", "archs": ["mlp"], "seeds": [0, 1]}
-    figures = ["figures/03_transfer_vs_eps.png", "figures/03_boundary_distances.png"]
-    m = {"median_id_over_md_legitimate": est(0.3, 0.2, 0.45), "median_id_over_md_random": est(1.0, 0.9, 1.1)}
-    c = tr.record_h3(m, P, ["mnist"], figures)
-    assert c.verdict == "supported" and c.figures == ["03_boundary_distances.png"]
-    assert c.rule == "(median_id_over_md_legitimate < 0.5) on the 95% intervals"
-    assert "['mlp'] x seeds [0, 1] on ['mnist']" in c.notes
-    assert json.loads((output / "results" / "claims" / "H3.json").read_text())["verdict"] == "supported"
-    m["median_id_over_md_legitimate"] = est(0.6, 0.45, 0.7)
-    assert tr.record_h3(m, P, ["mnist"], figures).verdict == "inconclusive"
-    m["median_id_over_md_legitimate"] = est(0.6, 0.55, 0.7)
-    assert tr.record_h3(m, P, ["mnist"], figures).verdict == "not supported"
+def test_h3_inconclusive_when_the_interval_straddles_the_margin(output):
+    # Half the models share the input's boundary, half draw it independently: the per-pair
+    # ratios spread on both sides of 0.5 and two models per arch cannot settle it.
+    mds_shared, pairs, models = synthetic_mds(True, n_seeds=2, n_inputs=30, seed=1)
+    mds_indep, _, _ = synthetic_mds(False, n_seeds=2, n_inputs=30, seed=1)
+    mixed = pd.concat([mds_shared[mds_shared["model"].str.endswith("s0")],
+                       mds_indep[mds_indep["model"].str.endswith("s1")]], ignore_index=True)
+    strata, pooled, _ = tr.h3_estimates(tr.h3_rows(mixed, pairs), models, n_boot=300, seed=0)
+    assert pooled.low < 0.5 < pooled.high
+    c = tr.record_h3(strata, pooled, {}, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 30},
+                     models, [])
+    assert c.verdict == "inconclusive"
 
 
 # --------------------------------------------------------------------------- H4
@@ -328,32 +477,26 @@ def test_flip_gaps_on_hyperplanes():
 
 
 def test_pair_table_by_hand():
-    models = {k: linear2([1.0, 0.0], -1.0) for k in ("m0", "m1", "m2")}
+    models = {k: linear2([1.0, 0.0], -1.0) for k in ("m/s0", "m/s1", "n/s0")}
     z = tr.Zoo("d1", models, pts((0.0, 0.0)), torch.tensor([0]), line_zoo().x_train, line_zoo().y_train, {})
     out = np.zeros((3, 3, 4))
-    out[0, 1] = [1, 1, 0, np.nan]  # m0 -> m1: 2 / 3
-    out[1, 0] = [1, 0, 0, 0]  # m1 -> m0: 1 / 4
-    out[2, 0] = [1, 1, 1, 1]  # m2 -> m0: 1
-    ids = ids_table()
-    pairs = tr.pair_table({"d1": z}, ids, {("d1", "pgd", 0.1): out}, eps_ref=0.1, n_paths=10, grid=17, seed=0)
-    assert pairs["pair"].tolist() == ["m0 | m1", "m0 | m2", "m1 | m2"]
-    np.testing.assert_allclose(pairs["legit_ratio"], [0.2, 0.3, 0.7])  # medians over d1's two inputs
-    np.testing.assert_allclose(pairs["transfer"], [(2 / 3 + 1 / 4) / 2, 0.5, 0.0])
-    np.testing.assert_allclose(pairs["flip_gap"], 0.0, atol=1e-9)  # identical models flip at the same t
-    assert set(pairs["kind"]) == {"other arch"} and set(pairs["dataset"]) == {"d1"}
-
-
-def test_agreement_correlations_centre_each_data_set():
-    # Within each data set transfer falls as the ratio rises; d2 sits higher on both axes, which
-    # pooled without centring would hide the trend.
-    transfer = np.array([0.30, 0.21, 0.10, 0.96, 0.80, 0.70])
-    offset = np.array([1.0] * 3 + [2.0] * 3)
-    pairs = pd.DataFrame({"dataset": ["d1"] * 3 + ["d2"] * 3, "legit_ratio": offset - transfer,
-                          "flip_gap": transfer / 2, "transfer": transfer})
-    rho_legit, rho_flip = tr.agreement_correlations(pairs, seed=0)
-    assert rho_legit.value == pytest.approx(1.0) and rho_flip.value == pytest.approx(-1.0)
-    assert rho_legit.n == 6
-    assert stats.spearman(-pairs["legit_ratio"], pairs["transfer"]).value < 0  # the uncentred pooled value
+    out[0, 1] = [1, 1, 0, np.nan]  # m/s0 -> m/s1: 2 / 3
+    out[1, 0] = [1, 0, 0, 0]  # m/s1 -> m/s0: 1 / 4
+    out[2, 0] = [1, 1, 1, 1]  # n/s0 -> m/s0: 1
+    noise = {("d1", 0.1): np.array([[0.0, 1.0], [0.0, 0.0], [1.0, np.nan]])}
+    rows = pd.DataFrame({"dataset": "d1", "direction": "legitimate", "model_a": ["m/s0"] * 2 + ["m/s1"] * 2,
+                         "model_b": ["m/s1"] * 2 + ["n/s0"] * 2, "obs": [0.1, 0.3, 0.4, 0.4],
+                         "null": [0.4, 0.4, 0.4, 0.4]})
+    pairs = {"d1": [("m/s0", "m/s1"), ("m/s1", "n/s0"), ("n/s0", "m/s0")]}
+    got = tr.pair_table({"d1": z}, rows, pairs, {("d1", "pgd", 0.1): out}, noise, eps_ref=0.1, n_paths=10, grid=17,
+                        seed=0)
+    assert got["pair"].tolist() == ["m/s0 | m/s1", "m/s1 | n/s0", "n/s0 | m/s0"]
+    assert got["kind"].tolist() == ["same arch", "other arch", "other arch"]
+    np.testing.assert_allclose(got["legit_effect"][:2], [0.5, 1.0])  # median obs 0.2 / 0.4, 0.4 / 0.4
+    assert np.isnan(got["legit_effect"][2])  # no legitimate rows for that pair
+    np.testing.assert_allclose(got["transfer"], [(2 / 3 + 1 / 4) / 2, 0.0, 0.5])
+    np.testing.assert_allclose(got["noise"], [(0.5 + 0.0) / 2, (0.0 + 1.0) / 2, (1.0 + 0.5) / 2])
+    np.testing.assert_allclose(got["flip_gap"], 0.0, atol=1e-9)  # identical models flip at the same t
 
 
 def test_landing_points_and_table():
@@ -363,55 +506,95 @@ def test_landing_points_and_table():
     x_adv = pts((1.2, 0.3), (0.5, 0.0), (2.0, 0.0))  # second: does not fool
     x_train = pts((0.1, 0.0), (2.0, 0.0), (2.0, 3.0), (-2.5, 0.0))
     y_train = torch.tensor([0, 1, 1, 1])
-    got = tr.landing_points(model, x, y, x_adv, x_train, y_train, grid=17)
+    got = tr.landing_points(model, x, y, x_adv, x_train, y_train, grid=17, seed=5)
     assert len(got) == 1
     row = got.iloc[0]
     assert row["segment_l2"] == pytest.approx(2.0)  # to (2, 0), not the nearer sample of the clean class
     assert row["t"] == pytest.approx(1.2 * 2 / 4) and row["perp"] == pytest.approx(0.3 / math.hypot(1.2, 0.3))
     assert row["flip_t"] == pytest.approx(0.5, abs=1e-3)
+    assert row["landing"] == pytest.approx(0.6 / 0.5, abs=2e-3)
+    # The null: a random direction of the same norm from x, clipped to [0, 1].
+    r = tr.random_directions(x[:1], 5).flatten() * math.hypot(1.2, 0.3)
+    xr = r.clamp(0, 1)
+    assert row["t_random"] == pytest.approx(xr[0].item() * 2 / 4, abs=1e-6)
+    assert row["landing_random"] == pytest.approx(row["t_random"] / row["flip_t"])
     assert len(tr.landing_points(model, x[1:2], y[1:2], x_adv[1:2], x_train, y_train, grid=17)) == 0
-    z = tr.Zoo("d", {"m": model}, x, y, x_train, y_train, {})
-    table = tr.landing_table({"d": z}, {("d", "pgd", 0.1, "m"): x_adv}, eps_ref=0.1, grid=17)
-    assert list(table.columns) == ["dataset", "source", "t", "perp", "flip_t", "segment_l2"]
-    assert table[["dataset", "source"]].values.tolist() == [["d", "m"]]
+    z = tr.Zoo("d", {"m/s0": model}, x, y, x_train, y_train, {})
+    table = tr.landing_table({"d": z}, {("d", "pgd", 0.1, "m/s0"): x_adv}, eps_ref=0.1, grid=17, seed=5)
+    assert list(table.columns)[:4] == ["dataset", "source", "arch", "t"]
+    assert table[["dataset", "source", "arch"]].values.tolist() == [["d", "m/s0", "m"]]
     assert tr.landing_medians(table).loc["d", "t"] == pytest.approx(0.6)
 
 
-def test_offdiagonal_rate_and_transfer_minus_noise():
-    out = np.array([[[1, 1, 1], [1, 0, np.nan]], [[0, 1, 1], [0, 0, np.nan]]], dtype=float)
-    np.testing.assert_allclose(tr.offdiagonal_rate(out), [0.5, 0.5, 1.0])  # pairs (0, 1) and (1, 0)
-    noise = np.array([[0.0, 1.0, np.nan], [0.0, 0.0, np.nan]])
-    got = tr.transfer_minus_noise(out, noise)
-    np.testing.assert_allclose(got[:2], [0.5, 0.0])
-    assert np.isnan(got[2])
+def synthetic_landing(centre: float, *, spread: float = 0.1, n_seeds: int = 5, n_examples: int = 80,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Landing fractions ``centre`` +- ``spread`` of PGD points (random ones near 0) for two archs x
+    ``n_seeds`` source models, and a pair table in which transfer rises with agreement."""
+    rng = np.random.default_rng(seed)
+    names = [f"{a}/s{s}" for a in ("mlp", "cnn") for s in range(n_seeds)]
+    frames = []
+    for name in names:
+        flip = rng.uniform(0.3, 0.6, n_examples)
+        offset = 0.05 * rng.standard_normal()  # models differ a little
+        landing = centre + offset + spread * rng.standard_normal(n_examples)
+        random = 0.02 * rng.standard_normal(n_examples)
+        frames.append(pd.DataFrame({"dataset": "d", "source": name, "arch": tr.arch_of(name), "t": landing * flip,
+                                    "flip_t": flip, "landing": landing, "landing_random": random,
+                                    "perp": rng.uniform(0.9, 1.0, n_examples), "perp_random": 0.999,
+                                    "t_random": random * flip, "segment_l2": 5.0}))
+    pairs = tr.model_pairs(names, 2)
+    agree = rng.uniform(0.2, 1.0, len(pairs))
+    table = pd.DataFrame({"dataset": "d", "model_a": [a for a, _ in pairs], "model_b": [b for _, b in pairs],
+                          "kind": [tr.pair_kind(a, b) for a, b in pairs], "legit_effect": agree,
+                          "flip_gap": agree / 5, "transfer": 1 - agree + 0.01 * rng.standard_normal(len(pairs)),
+                          "noise": 0.05})
+    return pd.concat(frames, ignore_index=True), table, {"d": names}
 
 
-def test_h4_measurements_and_record(output):
-    out = {("d1", "pgd", 0.1): np.array([[[1, 1], [1, 0]], [[0, 1], [1, 1]]], dtype=float),
-           ("d2", "pgd", 0.1): np.array([[[1, 1], [0, 0]], [[1, 1], [1, 1]]], dtype=float)}
-    noise = {("d1", 0.1): np.array([[0.0, 0.5], [0.0, 0.5]]), ("d2", 0.1): np.zeros((2, 2))}
-    landing = pd.DataFrame({"t": [0.1, 0.2, 0.9], "flip_t": [0.5, 0.4, 0.6], "perp": [0.9, 1.0, 0.8]})
-    rho = (stats.Estimate(0.2, 0.1, 0.3, 6, "spearman"), stats.Estimate(-0.1, -0.5, 0.3, 6, "spearman"))
-    m = tr.h4_measurements(rho, out, noise, landing, datasets=["d1", "d2"], eps_ref=0.1, seed=0)
-    assert list(m)[:2] == ["spearman_agreement_transfer", "spearman_flip_agreement_transfer"]
-    # Per input off-diagonal rates: d1 (1+0)/2, (0+1)/2 ... d2 (0+1)/2, (0+1)/2.
-    assert m["offdiagonal_transfer_rate"].value == pytest.approx(np.mean([0.5, 0.5, 0.5, 0.5]))
-    assert m["transfer_minus_noise"].value == pytest.approx(np.mean([0.5, 0.0, 0.5, 0.5]))
-    assert m["transfer_minus_noise"].n == 4
-    assert m["landing_t_median"].value == 0.2 and m["landing_flip_t_median"].value == 0.5
-    assert m["landing_perpendicular_share_median"].value == 0.9
+@pytest.mark.parametrize("centre, verdict", [(1.0, "supported"), (0.15, "not supported"),
+                                             (0.5, "inconclusive")])
+def test_h4_known_answers(output, centre, verdict):
+    landing, pairs, models = synthetic_landing(centre, n_seeds=5 if centre != 0.5 else 2)
+    strata, pooled, reported = tr.h4_estimates(landing, pairs, models, n_boot=300, seed=0)
+    assert list(strata) == ["d/mlp", "d/cnn"] and pooled.n == len(models["d"])
+    assert pooled.value == pytest.approx(centre, abs=0.1)
     P = {"profile": "quick", "eps_ref": 0.1, "pgd_steps": 10}
-    figures = ["figures/03_transfer_matrix_a.png", "figures/03_transfer_vs_eps.png",
-               "figures/03_boundary_distances.png", "figures/03_transfer_matrix_b.png",
-               "figures/03_agreement_and_landing.png"]
-    c = tr.record_h4(m, P, figures)
-    assert c.figures == ["03_agreement_and_landing.png", "03_transfer_vs_eps.png", "03_transfer_matrix_a.png",
-                         "03_transfer_matrix_b.png"]
-    assert c.rule == "(spearman_agreement_transfer > 0) and (transfer_minus_noise > 0) on the 95% intervals"
-    assert m["transfer_minus_noise"].low > 0 and c.verdict == "supported"
-    assert "eps_ref=0.1, 10 steps" in c.notes
-    m["spearman_agreement_transfer"] = stats.Estimate(-0.2, -0.3, -0.1, 6, "spearman")
-    assert tr.record_h4(m, P, figures).verdict == "not supported"
+    c = tr.record_h4(strata, pooled, reported, P, models, ["figures/03_landing_and_agreement.png",
+                                                           "figures/03_transfer_matrix_d.png"])
+    assert c.verdict == verdict
+    assert c.figures == ["03_landing_and_agreement.png", "03_transfer_matrix_d.png"]
+    saved = json.loads((output / "results" / "claims" / "H4.json").read_text())
+    assert saved["primary"] == "h4_landing_vs_random" and saved["primary"] in saved["measurements"]
+    assert saved["margin"] == 0.5 and saved["null"] and saved["replicates"] == len(models["d"])
+    assert {s["stratum"] for s in saved["strata"]} == {"d/mlp", "d/cnn"} and saved["rule_changes"]
+
+
+def test_h4_reported_measurements_by_kind_of_pair():
+    landing, pairs, models = synthetic_landing(0.2)
+    _, _, reported = tr.h4_estimates(landing, pairs, models, n_boot=300, seed=0)
+    for kind in ("same_arch", "other_arch"):
+        for measure in ("transfer", "transfer_minus_noise", "spearman_agreement_transfer",
+                        "spearman_flip_agreement_transfer"):
+            assert f"{measure}_{kind}" in reported
+        # Transfer falls with the pair's ratio (lower ratio: boundaries closer) in the synthetic table.
+        assert reported[f"spearman_agreement_transfer_{kind}"].value > 0.9
+        assert reported[f"spearman_agreement_transfer_{kind}"].low > 0.5
+    same = pairs[pairs["kind"] == "same arch"]
+    assert reported["transfer_same_arch"].value == pytest.approx(same["transfer"].mean())
+    assert reported["transfer_minus_noise_same_arch"].value == pytest.approx(same["transfer"].mean() - 0.05)
+    # The perpendicular share against random: PGD's (0.9-1.0) below random's 0.999.
+    assert reported["perpendicular_share_vs_random"].high < 0
+    assert reported["median_landing_random"].value == pytest.approx(0.0, abs=0.01)
+
+
+def test_weighted_spearman_repeats_rows():
+    values = np.array([[1.0, 1.0], [2.0, 3.0], [3.0, 2.0], [4.0, 4.0]])
+    assert tr._weighted_spearman(values, np.ones(4)) == pytest.approx(0.8)
+    assert tr._weighted_spearman(values, np.array([1, 0, 0, 1])) != tr._weighted_spearman(values, np.ones(4))
+    assert np.isnan(tr._weighted_spearman(values, np.array([1, 0, 0, 0])))
+
+
+# --------------------------------------------------------------------------- figures and results
 
 
 def test_figures_and_results_file(output):
@@ -422,21 +605,29 @@ def test_figures_and_results_file(output):
     fig = tr.figure_transfer_matrix(rates, "toy", list(z.models), [0.1, 0.2])
     assert len(fig.axes) == 3  # two heatmaps and one colour bar
     assert len(tr.figure_transfer_vs_eps(rates).axes) == 1
-    mds = pd.DataFrame({"dataset": "toy", "direction": ["legitimate", "adversarial", "random"] * 2,
-                        "model": ["mlp/s0"] * 3 + ["mlp/s1"] * 3, "md": [1.0, 2.0, 3.0, 1.5, 2.5, np.inf]})
-    ids = pd.DataFrame({"dataset": "toy", "direction": ["legitimate", "adversarial", "random"],
-                        "ratio": [0.4, 0.2, np.nan], "id": [0.5, 0.5, np.nan]})
-    assert len(tr.figure_boundary_distances(mds, ids, ["toy"]).axes) == 2
-    pairs = pd.DataFrame({"dataset": "toy", "kind": "same arch", "legit_ratio": [0.4], "flip_gap": [0.25],
-                          "transfer": [0.5], "pair": ["mlp/s0 | mlp/s1"]})
-    landing = pd.DataFrame({"dataset": "toy", "source": "mlp/s0", "t": [0.1, 0.6], "flip_t": [0.5, 0.5],
-                            "perp": [0.9, 0.8], "segment_l2": [2.0, 2.0]})
-    est = stats.Estimate(0.1, -0.2, 0.4, 3, "spearman")
-    assert len(tr.figure_agreement_and_landing(pairs, landing, est, est, 0.1).axes) == 3
-    summary = tr.boundary_summary(mds, ids)
-    path = tr.write_results(rates, summary, pairs, landing, [], 1.5, {"profile": "quick"})
+    mds, pairs, models = synthetic_mds(False, n_seeds=2, n_inputs=10)
+    rows = tr.h3_rows(mds, pairs)
+    assert len(tr.figure_boundary_distances(mds, rows, ["d"]).axes) == 2
+    landing, pair_rows, _ = synthetic_landing(0.3, n_seeds=2, n_examples=10)
+    assert len(tr.figure_landing_and_agreement(landing, pair_rows, 0.1).axes) == 3
+    summary = tr.boundary_summary(mds, rows)
+    assert set(summary.columns) == {"censored", "median_md", "median_id_over_md", "median_null_id_over_md"}
+    strata, pooled, reported = tr.h3_estimates(rows, models, n_boot=100, seed=0)
+    c = tr.record_h3(strata, pooled, reported, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 10},
+                     models, [])
+    path = tr.write_results(rates, summary, pair_rows, landing, [c], 1.5, {"profile": "quick"})
     saved = json.loads(path.read_text())["results"]
-    assert saved["landing_median"] == [pytest.approx({"dataset": "toy", "t": 0.35, "flip_t": 0.5, "perp": 0.85,
-                                                      "segment_l2": 2.0})]
+    assert saved["landing_median"][0]["dataset"] == "d" and "landing_random" in saved["landing_median"][0]
     assert len(saved["transfer"]) == 8 and saved["seconds"] == 1.5
+    assert [s["stratum"] for s in saved["claims"]["H3"]["strata"]] == list(strata)
     plt.close("all")
+
+
+def test_cluster_bootstrap_is_what_h4_uses_per_stratum():
+    # The primary of one stratum is the shared two-level bootstrap over that stratum's sources.
+    landing, pairs, models = synthetic_landing(0.4, n_seeds=3, n_examples=20)
+    strata, _, _ = tr.h4_estimates(landing, pairs, models, n_boot=200, seed=3)
+    mlp = landing[landing["arch"] == "mlp"]
+    groups = [(g["landing"] - g["landing_random"]).to_numpy() for _, g in mlp.groupby("source", sort=False)]
+    expected = stats.cluster_bootstrap(groups, statistic=np.median, n_boot=200, seed=3)
+    assert strata["d/mlp"] == expected
