@@ -12,21 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats as sps
 from torch import nn
 
 from halfway_utils import data, models
 from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
-from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import som_codes
 from halfway_utils.experiments.som_codes import INPUT, LayerCodes, first_change, layer_activations
 from halfway_utils.infra import params
 
-T_975_2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom
-QUICK = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"], "seeds": [0, 1],
-         "n_samples": 1000, "n_attack": 200, "som_rows": 10, "som_cols": 10, "som_epochs": 10,
-         "attacks_used": ["fgsm", "pgd"], "eps_values": [0.05, 0.1, 0.2], "pgd_steps": 10, "n_train": 2000,
-         "n_test": 2000, "device": None}
+T_975_4 = 2.7764451051977987  # Student t quantile 0.975 with 4 degrees of freedom
+QUICK = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"],
+         "seeds": [0, 1, 2, 3, 4], "n_samples": 1000, "n_attack": 200, "som_rows": 10, "som_cols": 10,
+         "alt_rows": 5, "alt_cols": 5, "som_epochs": 10, "n_shuffles": 20, "attacks_used": ["fgsm", "pgd"],
+         "eps_values": [0.05, 0.1, 0.2], "pgd_steps": 10, "n_train": 1000, "n_test": 1000, "device": None,
+         "torch_threads": None}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +89,10 @@ def test_fit_codes_are_reproducible_and_consistent(setup):
         assert c.shape == (120,) and c.dtype == torch.long
         assert 0 <= int(c.min()) and int(c.max()) < 12
         assert torch.equal(c, a.codes(x)[name])  # codes of the fitted sample, read again
+    codes_read, predicted = a.read(x)
+    assert all(torch.equal(codes_read[k], codes_fit[k]) for k in codes_fit)
+    with torch.no_grad():
+        assert torch.equal(predicted, model(x).argmax(1))
     b = LayerCodes(model, 3, 4, seed=1, epochs=5)
     for name, c in b.fit(x).items():
         assert torch.equal(c, codes_fit[name])
@@ -119,18 +122,21 @@ def test_first_change():
 
 def test_parameters_are_the_notebook_rules():
     assert list(som_codes.PARAMETERS) == ["profile", "datasets", "archs", "n_train", "n_test", "device", "seeds",
-                                          "n_samples", "n_attack", "som_rows", "som_cols", "som_epochs",
-                                          "attacks_used", "eps_values", "pgd_steps"]
+                                          "n_samples", "n_attack", "som_rows", "som_cols", "alt_rows", "alt_cols",
+                                          "som_epochs", "n_shuffles", "attacks_used", "eps_values", "pgd_steps",
+                                          "torch_threads"]
     assert params.validate(QUICK, som_codes.PARAMETERS) == QUICK
-    for name, bad in [("seeds", [0]), ("n_samples", 99), ("n_samples", 10001), ("n_attack", 19),
-                      ("som_rows", 1), ("som_cols", 101), ("som_epochs", 0), ("som_epochs", 201),
-                      ("attacks_used", ["cw"]), ("eps_values", [0.1, 0.2]), ("eps_values", [0.0005, 0.1, 0.2]),
-                      ("eps_values", [0.1, 0.2, 1.5]), ("pgd_steps", 0), ("pgd_steps", 1001), ("n_train", 9),
-                      ("n_test", 10001), ("profile", "slow"), ("device", "tpu")]:
+    for name, bad in [("seeds", [0, 1, 2, 3]), ("n_samples", 99), ("n_samples", 10001), ("n_attack", 19),
+                      ("som_rows", 1), ("som_cols", 101), ("alt_rows", 1), ("alt_cols", 101), ("som_epochs", 0),
+                      ("som_epochs", 201), ("n_shuffles", 0), ("attacks_used", ["cw"]), ("eps_values", [0.1, 0.2]),
+                      ("eps_values", [0.0005, 0.1, 0.2]), ("eps_values", [0.1, 0.2, 1.5]), ("pgd_steps", 0),
+                      ("pgd_steps", 1001), ("n_train", 9), ("n_test", 10001), ("profile", "slow"), ("device", "tpu"),
+                      ("torch_threads", 0)]:
         with pytest.raises(params.ParameterError, match=name):
             params.validate({**QUICK, name: bad}, som_codes.PARAMETERS)
     for name, edge in [("n_samples", 100), ("n_samples", 10000), ("n_attack", 10000), ("som_rows", 2),
-                       ("som_cols", 100), ("eps_values", [0.001, 0.5, 1.0]), ("n_train", None), ("n_test", None)]:
+                       ("som_cols", 100), ("eps_values", [0.001, 0.5, 1.0]), ("n_train", None), ("n_test", None),
+                       ("torch_threads", 1)]:
         params.validate({**QUICK, name: edge}, som_codes.PARAMETERS)
 
 
@@ -139,7 +145,7 @@ def test_parameters_are_the_notebook_rules():
 def test_fit_codes_separates_the_two_clusters(tiny):
     f = tiny[("toy", "lin", 3)]
     assert list(f.clean) == [INPUT, "fc1", "logits"]
-    assert f.mapper.n_units == 2 and f.mapper.seed == 3
+    assert f.mapper.n_units == 2 and f.mapper.seed == 3 and f.grid == "1x2"
     for layer, codes in f.clean.items():
         # one unit per cluster: the code is a bijection of the class
         assert set(codes[f.y == 0].tolist()) | set(codes[f.y == 1].tolist()) == {0, 1}, layer
@@ -147,27 +153,62 @@ def test_fit_codes_separates_the_two_clusters(tiny):
         assert torch.equal(codes, f.mapper.codes(f.x)[layer])
 
 
-def test_fit_zoo_loads_every_model_and_the_same_sample(monkeypatch):
+def test_fit_codes_with_untrained_twin_and_other_grid():
+    x, y = two_clusters()
+    given = {}
+    f = som_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, untrained=linear_net(),
+                            alt_grid=(2, 1), given=given)
+    assert list(f.all_code_sets()) == [("trained", "1x2"), ("untrained", "1x2"), ("trained", "2x1"),
+                                       ("untrained", "2x1")]
+    assert list(f.code_sets[("untrained", "1x2")]) == [INPUT, "fc1", "logits"]
+    assert list(f.code_sets[("trained", "2x1")]) == ["fc1"]  # first = last hidden layer here
+    assert given[(1, 2)][INPUT] is f.mapper.soms[INPUT]  # the pixel SOM, kept for the next model
+    g = som_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, given=given)
+    assert g.mapper.soms[INPUT] is f.mapper.soms[INPUT] and torch.equal(g.clean[INPUT], f.clean[INPUT])
+    assert som_codes.end_layers(["input", "a", "b", "c", "logits"]) == ["a", "c"]
+    with pytest.raises(ValueError):
+        som_codes.end_layers(["input", "logits"])
+
+
+def test_untrained_twin_is_the_seeded_initialization():
+    config = som_codes.zoo.config("mnist", "mlp", 3)
+    a, b = som_codes.untrained_twin(config), som_codes.untrained_twin(config)
+    state = torch.get_rng_state()
+    c = som_codes.untrained_twin(config.replace(seed=4))
+    assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is not touched
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+    assert not a.training
+
+
+def test_fit_zoo_loads_every_fitted_model_and_excludes_misfits(monkeypatch):
     x, y = two_clusters(5)
     loads, trained = [], []
 
     def fake_train(config, device=None):
         trained.append((config.dataset, config.arch, config.seed, config.n_train, device))
-        return SimpleNamespace(model=linear_net())
+        fitted = not (config.arch == "cnn" and config.seed == 7)
+        return SimpleNamespace(model=linear_net(), fitted=fitted, config=config, final={"train_acc": 0.5})
 
     def fake_load(dataset, split, n=None, seed=None):
         loads.append((dataset, split, n, seed))
         return x, y
 
     monkeypatch.setattr(som_codes, "train", fake_train)
+    monkeypatch.setattr(som_codes, "untrained_twin", lambda config, device=None: linear_net())
     monkeypatch.setattr(data, "load", fake_load)
-    fitted = som_codes.fit_zoo(["mnist"], ["mlp", "cnn"], [4, 7], n_train=100, n_test=50, n_samples=10,
-                               rows=1, cols=2, epochs=2, device="cpu")
-    assert list(fitted) == [("mnist", "mlp", 4), ("mnist", "mlp", 7), ("mnist", "cnn", 4), ("mnist", "cnn", 7)]
+    fitted, misfits = som_codes.fit_zoo(["mnist"], ["mlp", "cnn"], [4, 7], n_train=100, n_test=50, n_samples=10,
+                                        rows=1, cols=2, epochs=2, alt_grid=(2, 1), device="cpu")
+    assert list(fitted) == [("mnist", "mlp", 4), ("mnist", "mlp", 7), ("mnist", "cnn", 4)]
+    assert [(m.config.arch, m.config.seed) for m in misfits] == [("cnn", 7)]
+    assert "cnn/mnist/seed7" in som_codes.zoo.misfit_note(misfits)
     assert trained == [("mnist", a, s, 100, "cpu") for a in ("mlp", "cnn") for s in (4, 7)]
-    assert loads == [("mnist", "test", 10, 0)] * 4
-    assert [f.mapper.seed for f in fitted.values()] == [4, 7, 4, 7]  # each SOM uses its model's seed
+    assert loads == [("mnist", "test", 10, 0)]  # one sample per data set
+    assert [f.mapper.seed for f in fitted.values()] == [4, 7, 4]  # each SOM uses its model's seed
     assert all(f.x is x and f.y is y for f in fitted.values())
+    assert all(("untrained", "1x2") in f.code_sets and ("untrained", "2x1") in f.code_sets for f in fitted.values())
+    # models of one seed share the pixel SOM
+    assert fitted[("mnist", "mlp", 4)].mapper.soms[INPUT] is fitted[("mnist", "cnn", 4)].mapper.soms[INPUT]
 
 
 def test_clean_accuracy_counts_the_known_boundary():
@@ -177,85 +218,175 @@ def test_clean_accuracy_counts_the_known_boundary():
     assert som_codes.clean_accuracy({("d", "a", 0): f}) == {("d", "a", 0): 0.75}
 
 
+def test_shuffled_mi_is_the_chance_level_of_the_same_codes():
+    rng = np.random.default_rng(0)
+    y = np.arange(1000) % 10
+    perfect = som_codes.shuffled_mi(y, y, 100, 10, n_shuffles=30)
+    # plug-in bias of MI for 10 x 10 cells and 1000 samples: about 81 / (2 N ln 2) bits, over log2(10)
+    assert 0.5 * 81 / (2000 * math.log(2)) / math.log2(10) < perfect < 0.05
+    assert som_codes.shuffled_mi(np.zeros(1000, int), y, 100, 10) == 0.0  # one unit carries nothing
+    random_codes = rng.integers(0, 100, 1000)
+    observed = som_codes.code_metrics(random_codes, y, 100, 10)["normalized_mi"]
+    assert abs(observed - som_codes.shuffled_mi(random_codes, y, 100, 10, n_shuffles=50)) < 0.02
+    # the mean over the same seeded permutations, computed the slow way
+    gen = np.random.default_rng(5)
+    slow = np.mean([som_codes.code_metrics(random_codes, gen.permutation(y), 100, 10)["normalized_mi"]
+                    for _ in range(4)])
+    assert som_codes.shuffled_mi(random_codes, y, 100, 10, n_shuffles=4, seed=5) == pytest.approx(slow)
+    with pytest.raises(ValueError):
+        som_codes.shuffled_mi(y, y, 100, 10, n_shuffles=0)
+
+
 def test_code_metrics_table_by_hand():
     clean = OrderedDict(input=torch.tensor([0, 0, 1, 1]), fc1=torch.tensor([0, 1, 2, 3]),
                         logits=torch.tensor([2, 2, 2, 2]))
-    f = som_codes.FittedModel(None, SimpleNamespace(n_units=4), clean, None, torch.tensor([0, 0, 1, 1]))
-    table = som_codes.code_metrics_table({("mnist", "mlp", 5): f})
-    assert list(table.columns) == ["dataset", "arch", "seed", "layer", "index", "depth", *som_codes.METRICS]
-    assert table["layer"].tolist() == ["input", "fc1", "logits"] and table["index"].tolist() == [0, 1, 2]
-    assert table["depth"].tolist() == [0.0, 0.5, 1.0]
+    f = som_codes.FittedModel(None, SimpleNamespace(rows=2, cols=2), clean, None, torch.tensor([0, 0, 1, 1]),
+                              code_sets={("untrained", "2x2"): OrderedDict(fc1=torch.tensor([3, 3, 3, 3]))})
+    table = som_codes.code_metrics_table({("mnist", "mlp", 5): f}, n_shuffles=3)
+    assert list(table.columns) == ["dataset", "arch", "seed", "network", "grid", "layer", "index", "depth",
+                                   *som_codes.METRICS, "normalized_mi_shuffled", "excess_mi"]
+    assert table["layer"].tolist() == ["input", "fc1", "logits", "fc1"] and table["index"].tolist() == [0, 1, 2, 1]
+    assert table["network"].tolist() == ["trained"] * 3 + ["untrained"] and (table["grid"] == "2x2").all()
+    assert table["depth"].tolist() == [0.0, 0.5, 1.0, 0.5]
     assert (table["dataset"] == "mnist").all() and (table["seed"] == 5).all()
     expected = {  # H(code), log2(4) = 2, H(label) = 1 bit
-        "units_used_frac": [0.5, 1.0, 0.25],
-        "normalized_entropy": [0.5, 1.0, 0.0],
-        "class_conditional_entropy_bits": [0.0, 1.0, 0.0],
-        "purity": [1.0, 1.0, 0.5],
-        "normalized_mi": [1.0, 1.0, 0.0],
-        "shared_units_frac": [0.0, 0.0, 1.0],
+        "units_used_frac": [0.5, 1.0, 0.25, 0.25],
+        "normalized_entropy": [0.5, 1.0, 0.0, 0.0],
+        "class_conditional_entropy_bits": [0.0, 1.0, 0.0, 0.0],
+        "purity": [1.0, 1.0, 0.5, 0.5],
+        "normalized_mi": [1.0, 1.0, 0.0, 0.0],
+        "shared_units_frac": [0.0, 0.0, 1.0, 1.0],
     }
     for k, v in expected.items():
         assert table[k].tolist() == pytest.approx(v), k
+    # fc1 gives every input its own unit: any labeling is read off it, so its shuffled MI is 1 too
+    assert table["normalized_mi_shuffled"].tolist()[1] == pytest.approx(1.0)
+    assert table["excess_mi"].tolist()[1:] == pytest.approx([0.0, 0.0, 0.0])
+    assert table["excess_mi"].tolist()[0] == pytest.approx(1 - table["normalized_mi_shuffled"][0])
 
 
-# --- S1 -------------------------------------------------------------------------------------------
+# --- estimates per stratum -------------------------------------------------------------------------
 
-def metrics_frame() -> pd.DataFrame:
-    """Two models: an MLP (4 layers) and a CNN (5 layers) with known first/last hidden values."""
-    rows = []
-    for arch, layers in [("mlp", ["input", "fc1", "fc2", "logits"]), ("cnn", ["input", "c1", "c2", "fc", "logits"])]:
-        for index, layer in enumerate(layers):
-            rows.append({"dataset": "mnist", "arch": arch, "seed": 0, "layer": layer, "index": index,
-                         "depth": index / (len(layers) - 1), "normalized_entropy": 0.1 * index,
-                         "normalized_mi": 0.5 - 0.1 * index if arch == "mlp" else 0.2 * index,
-                         "purity": 1.0 if layer == "logits" else 0.3, "units_used_frac": 0.01 * index})
-    return pd.DataFrame(rows).iloc[::-1]  # row order must not matter within a model
-
-
-def test_s1_deltas_last_minus_first_hidden_layer():
-    s1 = som_codes.s1_deltas(metrics_frame())
-    assert s1[["arch", "shallow", "deep"]].values.tolist() == [["cnn", "c1", "fc"], ["mlp", "fc1", "fc2"]]
-    # mlp: entropy 0.2 - 0.1, MI 0.3 - 0.4; cnn: entropy 0.3 - 0.1, MI 0.6 - 0.2
-    assert s1["delta_normalized_entropy"].tolist() == pytest.approx([0.2, 0.1])
-    assert s1["delta_normalized_mi"].tolist() == pytest.approx([0.4, -0.1])
-    assert s1["delta_purity"].tolist() == pytest.approx([0.0, 0.0])  # logits are not a hidden layer
-    assert s1["delta_units_used_frac"].tolist() == pytest.approx([0.02, 0.01])
+def test_stratified_t_interval_over_models_per_stratum_and_pooled():
+    per_model = pd.DataFrame({"dataset": ["m"] * 5 + ["f"] * 5, "arch": "mlp", "seed": list(range(5)) * 2,
+                              "v": [0.1, 0.2, 0.3, 0.4, 0.5, 1.0, 1.0, 1.0, 1.0, np.nan]})
+    est = som_codes.stratified(per_model, ["v"])
+    assert list(est.strata) == ["m/mlp", "f/mlp"]
+    e = est.strata["m/mlp"]["v"]
+    half = T_975_4 * np.std([0.1, 0.2, 0.3, 0.4, 0.5], ddof=1) / math.sqrt(5)
+    assert (e.value, e.low, e.high, e.n) == pytest.approx((0.3, 0.3 - half, 0.3 + half, 5))
+    assert est.of("v")["f/mlp"].n == 4 and est.of("v")["f/mlp"].low == pytest.approx(1.0)  # NaN dropped
+    assert est.pooled["v"].n == 9 and est.pooled["v"].value == pytest.approx(np.nanmean(per_model["v"]))
+    assert list(est.table().index) == ["m/mlp", "f/mlp", "pooled"]
 
 
-def test_s1_estimates_t_interval_across_models():
-    s1 = pd.DataFrame({"arch": ["a", "b", "c"], "delta_normalized_entropy": [0.1, 0.2, 0.3],
-                       "delta_normalized_mi": [1.0, 1.0, 1.0]})
-    est = som_codes.s1_estimates(s1)
-    assert list(est) == ["delta_normalized_entropy", "delta_normalized_mi"]
-    half = T_975_2 * 0.1 / math.sqrt(3)
-    e = est["delta_normalized_entropy"]
-    assert (e.value, e.low, e.high, e.n) == pytest.approx((0.2, 0.2 - half, 0.2 + half, 3))
-    assert (est["delta_normalized_mi"].low, est["delta_normalized_mi"].high) == pytest.approx((1.0, 1.0))
+# --- S1: known answers ------------------------------------------------------------------------------
+
+N_SYN, UNITS = 400, 16  # inputs, units of a 4x4 grid
 
 
-def est(low: float, high: float, n: int = 8) -> Estimate:
-    return Estimate((low + high) / 2, low, high, n, "test")
+def random_codes(rng, units=UNITS):
+    return torch.from_numpy(rng.integers(0, units, N_SYN))
 
 
-@pytest.mark.parametrize("entropy, mi, verdict", [
-    ((0.01, 0.02), (0.1, 0.2), SUPPORTED),
-    ((-0.02, -0.01), (0.1, 0.2), NOT_SUPPORTED),  # the baseline's S1: entropy falls with depth
-    ((-0.01, 0.02), (0.1, 0.2), INCONCLUSIVE),
-    ((0.01, 0.02), (-0.2, -0.1), NOT_SUPPORTED)])
-def test_record_s1_rule(monkeypatch, tmp_path, entropy, mi, verdict):
+def class_codes(y, rng):
+    return y.clone()  # one unit per class: diverse, class-specific codes
+
+
+def synthetic_model(seed: int, trained, untrained=None) -> som_codes.FittedModel:
+    """Codes of a 4-layer model (input, fc1, fc2, logits) at a 4x4 grid and, mod 4, at a 2x2 one.
+
+    ``trained(y, rng)`` and ``untrained(y, rng)`` give the ``(fc1, fc2)`` codes of the trained
+    network and of its untrained twin (default: random codes at both layers).
+    """
+    rng = np.random.default_rng(seed)
+    y = torch.from_numpy(np.arange(N_SYN) % 10)
+    untrained = untrained or (lambda y, rng: (random_codes(rng), random_codes(rng)))
+    t1, t2 = trained(y, rng)
+    u1, u2 = untrained(y, rng)
+    pixels = random_codes(rng)
+    clean = OrderedDict(input=pixels, fc1=t1, fc2=t2, logits=y.clone())
+    sets = {("untrained", "4x4"): OrderedDict(input=pixels, fc1=u1, fc2=u2, logits=random_codes(rng)),
+            ("trained", "2x2"): OrderedDict(fc1=t1 % 4, fc2=t2 % 4),
+            ("untrained", "2x2"): OrderedDict(fc1=u1 % 4, fc2=u2 % 4)}
+    return som_codes.FittedModel(None, SimpleNamespace(rows=4, cols=4), clean, None, y, code_sets=sets)
+
+
+def s1_verdicts(monkeypatch, tmp_path, cases: dict[str, tuple]):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    s1_est = {"delta_normalized_entropy": est(*entropy), "delta_normalized_mi": est(*mi),
-              "delta_purity": est(-1.0, -0.5), "delta_units_used_frac": est(-1.0, -0.5)}
-    claim = som_codes.record_s1(s1_est, QUICK, figures=["figures/04_a.png"], n_models=8)
-    assert claim.verdict == verdict
-    assert claim.rule == "(delta_normalized_entropy > 0) and (delta_normalized_mi > 0) on the 95% intervals"
-    assert list(claim.measurements) == ["delta_normalized_entropy", "delta_normalized_mi", "delta_purity",
-                                        "delta_units_used_frac"]
-    assert claim.figures == ["04_a.png"] and claim.notes.startswith("8 models (mlp, cnn x mnist, fashion_mnist")
+    fitted = {(d, "mlp", s): synthetic_model(10 * k + s, *nets) for k, (d, nets) in enumerate(cases.items())
+              for s in range(5)}
+    metrics = som_codes.code_metrics_table(fitted, n_shuffles=5)
+    per_model = som_codes.s1_per_model(metrics, grid="4x4", alt_grid="2x2")
+    est = som_codes.s1_estimates(per_model)
+    P = {**QUICK, "datasets": list(cases), "archs": ["mlp"], "alt_rows": 2, "alt_cols": 2}
+    claim = som_codes.record_s1(est, P, figures=["figures/04_a.png"], n_models=len(per_model),
+                                misfit_note="Excluded, not fitted: none.")
+    return claim, per_model
+
+
+def test_s1_known_answers_per_stratum(monkeypatch, tmp_path):
+    claim, per_model = s1_verdicts(monkeypatch, tmp_path, {
+        # shallow codes random (classes share units), deep codes one unit per class; the twin random
+        "deep_codes_the_class": (lambda y, rng: (random_codes(rng), class_codes(y, rng)),),
+        # the trained network's codes are as random as its twin's at both layers
+        "like_the_untrained": (lambda y, rng: (random_codes(rng), random_codes(rng)),),
+        # both layers code the class: diverse already at the shallow layer, no rise
+        "diverse_everywhere": (lambda y, rng: (class_codes(y, rng), class_codes(y, rng)),),
+        # the twin loses the class with depth; the trained network keeps it and does not rise: the
+        # twin's fall must not count as a rise (the primary takes max(0, untrained rise))
+        "twin_falls": (lambda y, rng: (class_codes(y, rng), class_codes(y, rng)),
+                       lambda y, rng: (class_codes(y, rng), random_codes(rng))),
+        # the twin rises more than the trained network (whose deep codes are a third random): depth
+        # alone does it
+        "twin_rises_more": (lambda y, rng: (random_codes(rng), torch.where(torch.from_numpy(
+                                rng.random(N_SYN) < 0.33), random_codes(rng), class_codes(y, rng))),
+                            lambda y, rng: (random_codes(rng), class_codes(y, rng)))})
+    assert per_model[["shallow", "deep"]].drop_duplicates().values.tolist() == [["fc1", "fc2"]]
+    verdicts = {row["stratum"]: row["verdict"] for row in claim.strata}
+    assert verdicts == {"deep_codes_the_class/mlp": SUPPORTED, "like_the_untrained/mlp": NOT_SUPPORTED,
+                        "diverse_everywhere/mlp": NOT_SUPPORTED, "twin_falls/mlp": NOT_SUPPORTED,
+                        "twin_rises_more/mlp": NOT_SUPPORTED}
+    by = per_model.set_index("dataset")
+    assert (by.loc["deep_codes_the_class", som_codes.S1_PRIMARY] > 0.8).all()
+    assert (by.loc["deep_codes_the_class", som_codes.S1_ALT] > 0.3).all()
+    assert (by.loc["twin_falls", "excess_mi_rise_untrained"] < -0.8).all()
+    assert by.loc["twin_falls", som_codes.S1_PRIMARY].tolist() == pytest.approx([0.0] * 5)
+    assert (by.loc["twin_rises_more", som_codes.S1_PRIMARY] < -0.1).all()
+    assert (by.loc["twin_rises_more", "excess_mi_rise_trained"] > 0.3).all()  # a rise, but less than the twin's
+    assert claim.primary == som_codes.S1_PRIMARY and claim.margin == 0.02 and claim.replicates == 25
+    assert claim.null.startswith("the same codes with shuffled labels")
+    assert claim.rule_changes and "-0.0066" in claim.rule_changes[0]
+    assert list(claim.measurements) == [*som_codes.S1_REPORTED, som_codes.S1_PRIMARY]
+    assert claim.figures == ["04_a.png"] and "25 fitted models" in claim.notes and claim.notes.endswith("none.")
+    assert "at 2x2 (reported)" in claim.notes
     assert (tmp_path / "results" / "claims" / "S1.json").exists()
 
 
-# --- S2: attacks and codes -------------------------------------------------------------------------
+def test_s1_identical_trained_and_untrained_codes_give_exactly_zero():
+    fitted = {("d", "mlp", s): synthetic_model(s, lambda y, rng: (random_codes(rng), class_codes(y, rng)))
+              for s in range(5)}
+    for f in fitted.values():  # the untrained twin is the trained network itself, at one grid only
+        f.code_sets = {("untrained", "4x4"): f.clean}
+    per_model = som_codes.s1_per_model(som_codes.code_metrics_table(fitted, n_shuffles=5), grid="4x4")
+    assert per_model[som_codes.S1_PRIMARY].tolist() == pytest.approx([0.0] * 5)
+    assert per_model[som_codes.S1_ALT].isna().all()
+    est = som_codes.s1_estimates(per_model).pooled[som_codes.S1_PRIMARY]
+    assert som_codes.S1_RULE.condition.judge(est) == NOT_SUPPORTED
+
+
+@pytest.mark.parametrize("values, verdict", [([0.05, 0.06, 0.04, 0.05, 0.05], SUPPORTED),
+                                             ([0.0, 0.04, 0.01, 0.03, 0.02], INCONCLUSIVE),
+                                             ([0.0, 0.01, -0.01, 0.0, 0.005], NOT_SUPPORTED)])
+def test_s1_rule_margin(values, verdict):
+    per_model = pd.DataFrame({"dataset": "d", "arch": "a", "seed": range(5), som_codes.S1_PRIMARY: values,
+                              **{k: 0.0 for k in som_codes.S1_REPORTED}})
+    est = som_codes.s1_estimates(per_model)
+    assert som_codes.S1_RULE.condition.judge(est.pooled[som_codes.S1_PRIMARY]) == verdict
+    assert som_codes.S1_RULE.condition.judge(est.of(som_codes.S1_PRIMARY)["d/a"]) == verdict
+
+
+# --- S2: attacks, random perturbations and codes -----------------------------------------------------
 
 def test_adversarial_moves_to_the_corner_of_the_box():
     x, y = two_clusters(4)
@@ -267,6 +398,40 @@ def test_adversarial_moves_to_the_corner_of_the_box():
         assert torch.allclose(x_adv, x + step, atol=1e-6), name
     with pytest.raises(ValueError):
         som_codes.adversarial(model, x, y, "cw", 0.4, pgd_steps=10, seed=0)
+
+
+def test_matched_noise_has_the_attacks_l2_norm_inside_the_box():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 1, 8, 8, generator=gen)
+    x[:10] = 0.0  # black images: half of every random direction is clipped away
+    sign = torch.sign(torch.randn(x.shape, generator=gen))
+    x_adv = (x + 0.1 * sign).clamp(0, 1)
+    noise = som_codes.matched_noise(x, x_adv, seed=3)
+    assert noise.shape == x.shape and float(noise.min()) >= 0 and float(noise.max()) <= 1
+    target = (x_adv - x).flatten(1).norm(dim=1)
+    assert (noise - x).flatten(1).norm(dim=1) == pytest.approx(target.tolist(), rel=1e-5)
+    assert torch.equal(noise, som_codes.matched_noise(x, x_adv, seed=3))
+    assert not torch.equal(noise, som_codes.matched_noise(x, x_adv, seed=4))
+    assert torch.equal(som_codes.matched_noise(x, x.clone(), seed=3), x)  # a zero perturbation stays zero
+    # the same step by bisection on the clipped norm, which grows with the step
+    flat, adv = x.flatten(1).double(), x_adv.flatten(1).double()
+    u = torch.randn(flat.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    lo, hi = torch.zeros(len(flat), dtype=torch.float64), torch.full((len(flat),), 100.0, dtype=torch.float64)
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        short = ((flat + mid[:, None] * u).clamp(0, 1) - flat).norm(dim=1) < (adv - flat).norm(dim=1)
+        lo, hi = torch.where(short, mid, lo), torch.where(short, hi, mid)
+    assert torch.allclose(noise.flatten(1).double(), (flat + hi[:, None] * u).clamp(0, 1), atol=1e-6)
+    # a norm the box cannot hold: the farthest point along the direction, every pixel at a face
+    black = torch.zeros(3, 1, 8, 8)
+    far = som_codes.matched_noise(black, torch.ones_like(black), seed=1)
+    u = torch.randn((3, 64), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert torch.equal(far.flatten(1), (u > 0).float())
+    # the direction is random: it is not the attack's sign pattern
+    cos = torch.nn.functional.cosine_similarity((noise - x).flatten(1)[10:], (x_adv - x).flatten(1)[10:])
+    assert float(cos.abs().mean()) < 0.3
+    with pytest.raises(ValueError):
+        som_codes.matched_noise(x, x_adv[:3], seed=0)
 
 
 def test_layer_change_rates_and_departure_shares_by_hand():
@@ -288,14 +453,18 @@ def test_attack_codes_on_the_known_boundary(tiny):
     changes, departures = som_codes.attack_codes(tiny, ["fgsm", "pgd"], [0.05, 0.4], n_attack=10, pgd_steps=10)
     assert len(changes) == 2 * 2 * 3 and len(departures) == 2 * 2 * 4
     assert list(changes.columns) == ["dataset", "arch", "seed", "attack", "eps", "layer", "index", "depth",
-                                     "change_rate", "adv_accuracy"]
+                                     "change_rate", "random_change_rate", "excess_change", "adv_accuracy",
+                                     "random_accuracy", "l2"]
     assert changes[["attack", "eps"]].drop_duplicates().values.tolist() == [
         ["fgsm", 0.05], ["fgsm", 0.4], ["pgd", 0.05], ["pgd", 0.4]]
     small, large = changes[changes.eps == 0.05], changes[changes.eps == 0.4]
-    # eps 0.05 moves a point 0.05 towards the boundary: same side, same SOM unit at every layer
-    assert (small.change_rate == 0).all() and (small.adv_accuracy == 1).all()
+    # eps 0.05 moves a point 0.05 * sqrt(2) towards the boundary; the random one as far: same unit everywhere
+    assert (small.change_rate == 0).all() and (small.random_change_rate == 0).all()
+    assert (small.adv_accuracy == 1).all() and (small.random_accuracy == 1).all()
+    assert small.l2.to_numpy() == pytest.approx(0.05 * math.sqrt(2), rel=1e-4)
     # eps 0.4 takes (0.2, 0.2) to (0.6, 0.6), past x1 + x2 = 1 and nearer the other cluster's unit
     assert (large.change_rate == 1).all() and (large.adv_accuracy == 0).all()
+    assert np.allclose(changes.excess_change, changes.change_rate - changes.random_change_rate)
     never = departures[departures.first_layer == "never"].set_index(["attack", "eps"])["share"]
     assert never.to_dict() == {("fgsm", 0.05): 1.0, ("fgsm", 0.4): 0.0, ("pgd", 0.05): 1.0, ("pgd", 0.4): 0.0}
     at_input = departures[(departures.index == 0) & (departures.eps == 0.4)]
@@ -308,98 +477,110 @@ def test_middle_eps():
     assert som_codes.middle_eps([0.02, 0.05, 0.1, 0.2, 0.3]) == 0.1
 
 
-# --- S2: the homogeneity-vs-sensitivity points and correlations --------------------------------------
+# --- S2: known answers --------------------------------------------------------------------------------
 
-def points_frame(change_of, purity_of=None) -> pd.DataFrame:
-    """4 models x 3 layers; homogeneity = depth + a small model/layer offset, change = change_of(h)."""
-    rows = []
-    for m, (dataset, seed) in enumerate([("mnist", 0), ("mnist", 1), ("fashion_mnist", 0), ("fashion_mnist", 1)]):
-        for index in range(3):
-            h = index / 2 + 0.01 * m + 0.003 * ((m * index) % 3)
-            rows.append({"dataset": dataset, "arch": "mlp", "seed": seed, "index": index, "depth": index / 2,
-                         "homogeneity": h, "change_rate": change_of(h),
-                         "purity": (purity_of or (lambda v: -v))(h)})
-    return pd.DataFrame(rows)
+LAYERS = ["input", "h1", "h2", "h3", "logits"]
 
 
-def test_homogeneity_points_joins_pgd_at_eps():
-    metrics = pd.DataFrame({"dataset": "d", "arch": "a", "seed": 0, "layer": ["x", "y", "z"], "index": [0, 1, 2],
-                            "depth": [0.0, 0.5, 1.0], "normalized_entropy": [0.9, 0.7, 0.8],
-                            "purity": [0.1, 0.2, 0.3]})
-    changes = pd.concat([metrics[["dataset", "arch", "seed", "layer", "index", "depth"]].assign(
-        attack=attack, eps=eps, change_rate=rate, adv_accuracy=0.5)
-        for attack, eps, rate in [("pgd", 0.1, [0.2, 0.1, 0.6]), ("pgd", 0.2, [9.0, 9, 9]),
-                                  ("fgsm", 0.1, [7.0, 7, 7])]])
-    points = som_codes.homogeneity_points(changes, metrics, 0.1)
-    assert points["layer"].tolist() == ["x", "y", "z"]
-    assert points["change_rate"].tolist() == [0.2, 0.1, 0.6]
-    assert points["homogeneity"].tolist() == pytest.approx([0.1, 0.3, 0.2])
-    assert set(som_codes.S2_POINT_COLUMNS) <= set(points.columns)
-    # ranks minus their least-squares line on the rank of depth (ranks 1, 2, 3)
-    for col, values in [("homogeneity_resid", [1, 3, 2]), ("change_resid", [2, 1, 3])]:
-        slope, intercept = np.polyfit([1, 2, 3], values, 1)
-        assert points[col].tolist() == pytest.approx(np.array(values) - (slope * np.array([1, 2, 3]) + intercept))
+def s2_frames(attack_of, random_of, excess_mi, strata=("mnist",), n_seeds=5, jitter=0.0):
+    """Change and metric tables for 5-layer models: change rates = attack_of(layer), random_of(layer)."""
+    rng = np.random.default_rng(0)
+    changes, metrics = [], []
+    for dataset in strata:
+        for seed in range(n_seeds):
+            for index, layer in enumerate(LAYERS):
+                a = min(1.0, max(0.0, attack_of(dataset, layer) + jitter * rng.normal()))
+                r = random_of(dataset, layer)
+                base = {"dataset": dataset, "arch": "cnn", "seed": seed, "layer": layer, "index": index,
+                        "depth": index / 4}
+                for attack, eps in [("pgd", 0.1), ("pgd", 0.2), ("fgsm", 0.1)]:
+                    scale = 1.0 if (attack, eps) == ("pgd", 0.1) else 0.0  # only PGD at eps 0.1 counts
+                    changes.append({**base, "attack": attack, "eps": eps, "change_rate": scale * a,
+                                    "random_change_rate": scale * r, "excess_change": scale * (a - r),
+                                    "adv_accuracy": 0.3, "random_accuracy": 0.9, "l2": 1.0})
+                for network, grid in [("trained", "4x4"), ("untrained", "4x4"), ("trained", "2x2")]:
+                    value = excess_mi(dataset, layer) if (network, grid) == ("trained", "4x4") else 0.5
+                    metrics.append({**base, "network": network, "grid": grid, "excess_mi": value})
+    return pd.DataFrame(changes), pd.DataFrame(metrics)
 
 
-def test_s2_estimates_monotone_relation_is_one():
-    points = points_frame(lambda h: 2 * h + 0.1)
-    est = som_codes.s2_estimates(points, n_boot=200)
-    assert list(est) == [som_codes.S2_DECIDED, "spearman_homogeneity_change",
-                         "within_position_spearman_homogeneity_change", "partial_spearman_purity_change_given_depth",
-                         "spearman_depth_homogeneity", "spearman_depth_change"]
-    assert all(e.n == 4 for e in est.values())  # clusters = models
-    for name in (som_codes.S2_DECIDED, "spearman_homogeneity_change", "within_position_spearman_homogeneity_change"):
-        e = est[name]
-        assert (e.value, e.low, e.high) == pytest.approx((1.0, 1.0, 1.0)), name
-        assert e.method.endswith("cluster bootstrap")
-    purity = est["partial_spearman_purity_change_given_depth"]
-    assert (purity.value, purity.high) == pytest.approx((-1.0, -1.0))
-    assert est["spearman_depth_homogeneity"].value > 0.9 and est["spearman_depth_change"].value > 0.9
+def rising(dataset, layer):  # excess MI rises with depth: h1 is the most homogeneous hidden layer
+    return {"input": 0.2, "h1": 0.3, "h2": 0.5, "h3": 0.7, "logits": 0.9}[layer]
 
 
-def test_s2_partial_spearman_matches_the_closed_form():
-    points = points_frame(lambda h: h)
-    points["change_rate"] += 0.3 * np.random.default_rng(1).normal(size=len(points))
-    est = som_codes.s2_estimates(points, n_boot=200)
-    r_hc = sps.spearmanr(points.homogeneity, points.change_rate).statistic
-    r_hd = sps.spearmanr(points.homogeneity, points.depth).statistic
-    r_cd = sps.spearmanr(points.change_rate, points.depth).statistic
-    partial = (r_hc - r_hd * r_cd) / math.sqrt((1 - r_hd ** 2) * (1 - r_cd ** 2))
-    assert est[som_codes.S2_DECIDED].value == pytest.approx(partial)
-    assert est["spearman_homogeneity_change"].value == pytest.approx(r_hc)
-    assert est["spearman_depth_change"].value == pytest.approx(r_cd)
-    e = est[som_codes.S2_DECIDED]
-    assert e.low <= e.value <= e.high
-
-
-@pytest.mark.parametrize("low, high, verdict", [(0.1, 0.5, SUPPORTED), (-0.5, 0.5, INCONCLUSIVE),
-                                                (-0.5, -0.1, NOT_SUPPORTED)])
-def test_record_s2_rule(monkeypatch, tmp_path, low, high, verdict):
+def s2_claim(monkeypatch, tmp_path, changes, metrics):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    s2_est = {som_codes.S2_DECIDED: est(low, high), "spearman_homogeneity_change": est(0.5, 0.9),
-              "within_position_spearman_homogeneity_change": est(-1, 1),
-              "partial_spearman_purity_change_given_depth": est(-1, 1), "spearman_depth_homogeneity": est(0.5, 0.9),
-              "spearman_depth_change": est(0.5, 0.9)}
-    claim = som_codes.record_s2(s2_est, QUICK, figures=["figures/04_b.png"], eps=0.1, n_points=36)
-    assert claim.verdict == verdict
-    assert claim.rule == "(partial_spearman_homogeneity_change_given_depth > 0) on the 95% intervals"
-    assert list(claim.measurements) == list(s2_est)
-    assert "eps=0.1, 10 steps, on 200 test inputs" in claim.notes and "8 models (clusters; 36 points)" in claim.notes
+    per_model = som_codes.s2_per_model(changes, metrics, eps=0.1, grid="4x4")
+    est = som_codes.s2_estimates(per_model)
+    points = som_codes.homogeneity_points(changes, metrics, eps=0.1, grid="4x4")
+    corr = som_codes.s2_correlations(points, n_boot=200)
+    return som_codes.record_s2(est, corr, QUICK, figures=["figures/04_b.png"], eps=0.1,
+                               n_models=len(per_model)), per_model, points
+
+
+def test_s2_known_answers_per_stratum(monkeypatch, tmp_path):
+    attack = {"homogeneous_layers_break": {"input": 0.1, "h1": 0.9, "h2": 0.5, "h3": 0.2, "logits": 0.95},
+              "diverse_layers_break": {"input": 0.1, "h1": 0.2, "h2": 0.5, "h3": 0.9, "logits": 0.95},
+              "no_better_than_noise": {"input": 0.1, "h1": 0.3, "h2": 0.3, "h3": 0.3, "logits": 0.3}}
+    random = {"homogeneous_layers_break": 0.1, "diverse_layers_break": 0.1, "no_better_than_noise": 0.3}
+    changes, metrics = s2_frames(lambda d, layer: attack[d][layer], lambda d, layer: random[d], rising,
+                                 strata=list(attack), jitter=0.02)
+    claim, per_model, points = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    assert (per_model.most_homogeneous == "h1").all() and (per_model.least_homogeneous == "h3").all()
+    verdicts = {row["stratum"]: row["verdict"] for row in claim.strata}
+    assert verdicts == {"homogeneous_layers_break/cnn": SUPPORTED, "diverse_layers_break/cnn": NOT_SUPPORTED,
+                        "no_better_than_noise/cnn": NOT_SUPPORTED}
+    noise = per_model[per_model.dataset == "no_better_than_noise"]
+    assert noise[som_codes.S2_PRIMARY].to_numpy() == pytest.approx(0.0, abs=0.1)
+    assert noise["hidden_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
+    first = per_model[per_model.dataset == "homogeneous_layers_break"]
+    assert first["input_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
+    assert first["logits_excess_change"].to_numpy() == pytest.approx(0.85, abs=0.1)
+    assert (first["deep_minus_shallow_excess_change"] < -0.5).all()
+    assert claim.primary == som_codes.S2_PRIMARY and claim.margin == 0.05 and claim.replicates == 15
+    assert claim.null.startswith("random perturbations of the same L2 norm")
+    assert len(claim.rule_changes) == 2 and "b66c9fe" in claim.rule_changes[0]
+    assert list(claim.measurements) == [*som_codes.S2_REPORTED, *som_codes.S2_CORRELATIONS, som_codes.S2_PRIMARY]
+    assert "eps=0.1, 10 steps, on 200 test inputs per model, 15 fitted models" in claim.notes
+    assert set(points.layer) == {"h1", "h2", "h3"} and len(points) == 45  # hidden layers only
+    assert points["homogeneity"].tolist() == pytest.approx([1 - rising("", layer) for layer in points.layer])
+
+
+def test_s2_the_homogeneous_layer_is_chosen_by_its_codes_not_its_depth(monkeypatch, tmp_path):
+    def falling(dataset, layer):  # excess MI falls with depth: h3 is now the most homogeneous
+        return 1 - rising(dataset, layer)
+    changes, metrics = s2_frames(lambda d, layer: {"h3": 0.8}.get(layer, 0.2), lambda d, layer: 0.0, falling)
+    claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    assert (per_model.most_homogeneous == "h3").all() and (per_model.least_homogeneous == "h1").all()
+    assert per_model[som_codes.S2_PRIMARY].to_numpy() == pytest.approx(0.6)
+    assert claim.verdict == SUPPORTED
+
+
+def test_s2_inconclusive_when_the_contrast_straddles_the_margin(monkeypatch, tmp_path):
+    changes, metrics = s2_frames(lambda d, layer: {"h1": 0.55, "h3": 0.5}.get(layer, 0.3), lambda d, layer: 0.0,
+                                 rising, jitter=0.05)
+    claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    assert claim.verdict == INCONCLUSIVE, per_model[som_codes.S2_PRIMARY].tolist()
 
 
 # --- figures ------------------------------------------------------------------------------------------
 
 def test_figures_build(tiny):
-    metrics = som_codes.code_metrics_table(tiny)
+    fitted = {(d, "mlp", s): synthetic_model(s, lambda y, rng: (random_codes(rng), class_codes(y, rng)))
+              for d in ("m", "f") for s in range(2)}
+    metrics = som_codes.code_metrics_table(fitted, n_shuffles=2)
+    s1_est = som_codes.s1_estimates(som_codes.s1_per_model(metrics, grid="4x4", alt_grid="2x2"))
     changes, departures = som_codes.attack_codes(tiny, ["pgd"], [0.05, 0.4], n_attack=10, pgd_steps=2)
-    points = som_codes.homogeneity_points(changes, metrics, 0.4)
-    points["change_rate"] = [0.1, 0.5, 0.3]  # not constant, so the correlations are defined
-    s2_est = {som_codes.S2_DECIDED: est(-1, 1), "spearman_homogeneity_change": est(-1, 1)}
-    figs = [som_codes.figure_code_metrics_depth(metrics, title="t"),
+    s2_changes, s2_metrics = s2_frames(lambda d, layer: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
+    points = som_codes.homogeneity_points(s2_changes, s2_metrics, eps=0.1, grid="4x4")
+    s2_est = som_codes.s2_estimates(som_codes.s2_per_model(s2_changes, s2_metrics, eps=0.1, grid="4x4"))
+    tiny_metrics = som_codes.code_metrics_table(tiny, n_shuffles=2)
+    figs = [som_codes.figure_code_metrics_depth(tiny_metrics, grid="1x2", title="t"),
+            som_codes.figure_excess_mi(metrics, s1_est, grid="4x4", alt_grid="2x2"),
             som_codes.figure_occupancy(tiny, ["toy"], "lin", 3),
             som_codes.figure_change_rate_depth(changes),
             som_codes.figure_first_departure(departures, {"lin": tiny[("toy", "lin", 3)].mapper.layers}, 0.4),
-            som_codes.figure_homogeneity(points, s2_est, 0.4)]
-    assert [len(f.axes) for f in figs] == [6, 2, 1, 1, 2]
+            som_codes.figure_homogeneity(points, s2_est, 0.1)]
+    assert [len(f.axes) for f in figs] == [6, 2, 2, 1, 1, 2]
     for f in figs:
         plt.close(f)
