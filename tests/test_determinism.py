@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Small but complete parameter sets: every claim of the notebook is still recorded.
 CHEAP = {
-    "05_convex_hull": {"datasets": ["mnist"], "archs": ["mlp"], "n_queries": 40,
-                       "train_sizes": [250, 500], "widths": [4, 64], "sweep_epochs_true": 10,
-                       "sweep_epochs_random": 30, "n_boot": 200},
+    "05_convex_hull": {"datasets": ["mnist"], "archs": ["mlp"], "seeds": [0, 1], "n_train": 500,
+                       "n_test": 500, "n_queries": 40, "train_sizes": [250, 500], "widths": [4, 64],
+                       "sweep_seeds": [0, 1, 2], "sweep_n_train": 800, "sweep_n_test": 300,
+                       "sweep_epochs_true": 10, "sweep_epochs_random": 30, "n_boot": 200},
 }
 
 

@@ -11,7 +11,7 @@ from scipy import stats as sps
 from torch import nn
 
 from halfway_utils import models
-from halfway_utils.evidence.claims import NOT_SUPPORTED, SUPPORTED
+from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import convex_hull as ex
 from halfway_utils.infra.params import ParameterError, validate
@@ -26,10 +26,12 @@ def _images(points):
     return torch.tensor(np.asarray(points), dtype=torch.float32).view(-1, 1, 1, 2)
 
 
-def _square_split():
-    """The unit square's corners as training set; queries: its centre and (3, 0.5), then a test-only sample."""
+def _square_split(held=True):
+    """The unit square's corners as training set; queries: its centre and (3, 0.5), then a test-only
+    sample; held-out training samples (0.25, 0.25) inside and (0.5, 3) outside."""
+    extra = (_images([[0.25, 0.25], [0.5, 3.0]]), torch.tensor([0, 1])) if held else (None, None)
     return ex.Split(_images(SQUARE), torch.tensor([0, 1, 0, 1]),
-                    _images([[0.5, 0.5], [3.0, 0.5], [0.9, 0.1]]), torch.tensor([0, 1, 1]), n_queries=2)
+                    _images([[0.5, 0.5], [3.0, 0.5], [0.9, 0.1]]), torch.tensor([0, 1, 1]), 2, *extra)
 
 
 def _doubling_net():
@@ -41,6 +43,18 @@ def _doubling_net():
         fc.bias.zero_()
         logits.weight.zero_()
         logits.bias.zero_()
+    stages = OrderedDict(fc1=nn.Sequential(nn.Flatten(), fc), logits=logits)
+    return models.StagedNet(models.Normalize((0.0,), (1.0,)), stages)
+
+
+def _height_net():
+    """A StagedNet on (1, 1, 2) inputs, features = the input, class 1 exactly when x1 > 1.5."""
+    fc, logits = nn.Linear(2, 2), nn.Linear(2, 2)
+    with torch.no_grad():
+        fc.weight.copy_(torch.eye(2))
+        fc.bias.zero_()
+        logits.weight.copy_(torch.tensor([[0.0, -1.0], [0.0, 1.0]]))
+        logits.bias.copy_(torch.tensor([1.5, -1.5]))
     stages = OrderedDict(fc1=nn.Sequential(nn.Flatten(), fc), logits=logits)
     return models.StagedNet(models.Normalize((0.0,), (1.0,)), stages)
 
@@ -66,18 +80,18 @@ def _table(inside, ratio_nn, **extra):
 
 # --- parameters ---------------------------------------------------------------------------------
 
-DEFAULTS = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"], "seeds": [0],
-            "n_train": 2000, "n_test": 2000, "n_queries": 200, "train_sizes": [250, 500, 1000, 2000],
-            "sweep_dataset": "mnist", "widths": [4, 16, 64, 256], "sweep_n_train": 300, "sweep_n_test": 1000,
-            "sweep_epochs_true": 30, "sweep_epochs_random": 100, "hull_tol": 1e-6, "n_boot": 2000,
-            "device": None}
+DEFAULTS = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
+            "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_queries": 100,
+            "train_sizes": [250, 500, 1000, 2000], "sweep_dataset": "mnist", "widths": [4, 16, 64, 256],
+            "sweep_seeds": [0, 1, 2, 3, 4], "sweep_n_train": 1000, "sweep_n_test": 1000, "sweep_epochs_true": 60,
+            "sweep_epochs_random": 100, "hull_tol": 1e-6, "n_boot": 2000, "device": None}
 
 
 def test_parameters_rules_match_the_notebook():
     assert set(ex.PARAMETERS) == set(DEFAULTS)
     assert validate(DEFAULTS, ex.PARAMETERS) == DEFAULTS
     bad = [("datasets", ["cifar10"]), ("widths", [4]), ("hull_tol", 1e-1), ("n_queries", 9),
-           ("sweep_epochs_random", 5001), ("n_train", 60001), ("sweep_dataset", "svhn")]
+           ("sweep_epochs_random", 5001), ("n_train", 60001), ("sweep_dataset", "svhn"), ("sweep_seeds", [])]
     for name, value in bad:
         with pytest.raises(ParameterError, match=name):
             validate({**DEFAULTS, name: value}, ex.PARAMETERS)
@@ -88,9 +102,13 @@ def test_check_query_counts():
     ex.check_query_counts(DEFAULTS)
     ex.check_query_counts({**DEFAULTS, "n_test": None})
     with pytest.raises(ParameterError, match="n_test"):
-        ex.check_query_counts({**DEFAULTS, "n_test": 100})
+        ex.check_query_counts({**DEFAULTS, "n_test": 50})
     with pytest.raises(ParameterError, match="sweep_n_test"):
-        ex.check_query_counts({**DEFAULTS, "sweep_n_test": 150})
+        ex.check_query_counts({**DEFAULTS, "sweep_n_test": 50})
+    with pytest.raises(ParameterError, match="held-out"):  # the full training set leaves none to hold out
+        ex.check_query_counts({**DEFAULTS, "n_train": None})
+    with pytest.raises(ParameterError, match="n_train \\+ n_queries"):
+        ex.check_query_counts({**DEFAULTS, "n_train": 59950})
 
 
 # --- per-query tables ---------------------------------------------------------------------------
@@ -125,6 +143,46 @@ def test_hull_table_inside_and_outside():
     assert t["other_class"][1] == pytest.approx(np.hypot(3.0, 0.5))  # label 0 at (0, 0) and (0, 1)
     assert t["ratio_other"][1] == pytest.approx(2.0 / np.hypot(3.0, 0.5), abs=1e-6)
     assert (t["hull"] <= t["nn"] + 1e-9).all()  # the hull is never farther than the nearest point
+    assert t["closest"] == pytest.approx(np.array([[0.5, 0.5], [1.0, 0.5]]), abs=1e-6)
+
+
+def test_paired_tables_equal_two_separate_solves():
+    test, held = np.array([[0.5, 0.5], [3.0, 0.5]]), np.array([[0.5, 3.0]])
+    a, b = ex.paired_tables(SQUARE, np.array([0, 1, 0, 1]), test, np.array([0, 1]), held, np.array([1]),
+                            device="cpu")
+    alone = ex.hull_table(SQUARE, np.array([0, 1, 0, 1]), held, np.array([1]), device="cpu")
+    assert len(a["hull"]) == 2 and len(b["hull"]) == 1
+    assert a["inside"].tolist() == [True, False] and b["hull"][0] == pytest.approx(2.0, abs=1e-6)
+    for key in ("hull", "nn", "ratio_nn", "other_class"):
+        assert b[key] == pytest.approx(alone[key], abs=1e-6)
+
+
+def test_held_out_indices_are_disjoint_balanced_and_nested():
+    labels = torch.arange(200) % 4
+    base, held = ex.held_out_indices(labels, 40, 20)
+    assert torch.equal(base, ex.data.balanced_subset(labels, 40, 0))  # the zoo's training subset
+    assert len(held) == 20 and not set(held.tolist()) & set(base.tolist())
+    assert torch.bincount(labels[held]).tolist() == [5, 5, 5, 5]
+
+
+def test_load_split_with_held_out_samples(monkeypatch):
+    images = torch.arange(60, dtype=torch.float32).view(60, 1, 1, 1)
+    labels = torch.arange(60) % 3
+
+    def fake_load(name, split, n=None, seed=0):
+        if n is None:
+            return images, labels
+        index = ex.data.balanced_subset(labels, n, seed)
+        return images[index], labels[index]
+
+    monkeypatch.setattr(ex.data, "load", fake_load)
+    split = ex.load_split("mnist", 12, 30, 6)
+    assert torch.equal(split.x_train, fake_load("mnist", "train", 12)[0])  # the same subset as the zoo's
+    assert len(split.x_held) == 6 and torch.bincount(split.y_held).tolist() == [2, 2, 2]
+    assert not set(split.x_held.flatten().tolist()) & set(split.x_train.flatten().tolist())
+    assert len(split.x_query) == 6 and ex.load_split("mnist", 12, 30, 6, held_out=False).x_held is None
+    with pytest.raises(ParameterError, match="n_train"):
+        ex.load_split("mnist", None, 30, 6)
 
 
 def test_split_queries_are_the_first_test_samples():
@@ -133,35 +191,66 @@ def test_split_queries_are_the_first_test_samples():
     assert torch.equal(split.x_query, split.x_test[:2])
 
 
-def test_pixel_tables_one_per_data_set():
-    tables = ex.pixel_tables({"mnist": _square_split()}, tol=1e-9, device="cpu")
-    assert list(tables) == [("mnist", "pixel")]
-    t = tables[("mnist", "pixel")]
-    assert t["inside"].tolist() == [True, False]
+def test_pixel_tables_test_and_held_out():
+    tables, held = ex.pixel_tables({"mnist": _square_split()}, tol=1e-9, device="cpu")
+    assert list(tables) == list(held) == [("mnist", "pixel")]
+    t, h = tables[("mnist", "pixel")], held[("mnist", "pixel")]
+    assert t["inside"].tolist() == [True, False] and h["inside"].tolist() == [True, False]
     assert t["hull"][1] == pytest.approx(2.0, abs=1e-6)
     assert t["nn"][1] == pytest.approx(np.hypot(2.0, 0.5))
+    assert h["hull"][1] == pytest.approx(2.0, abs=1e-6)
+    tables, held = ex.pixel_tables({"mnist": _square_split(held=False)}, tol=1e-9, device="cpu")
+    assert list(tables) == [("mnist", "pixel")] and held == {}
+
+
+def test_projection_change_in_feature_and_pixel_space():
+    net = _height_net()  # class 1 exactly when x1 > 1.5
+    x = _images([[0.5, 3.0], [3.0, 0.5]])
+    closest = np.array([[0.5, 1.0], [1.0, 0.5]])  # their projections on the unit square
+    assert ex.projection_change(net, x, closest, features=True).tolist() == [True, False]
+    assert ex.projection_change(net, x, closest, features=False).tolist() == [True, False]
+    assert ex.projection_change(net, x[:0], closest[:0], features=True).tolist() == []
+
+
+def _fake_trainer(configs, misfit_seed=None):
+    def fake_train(config, device=None):
+        configs.append(config)
+        acc = 0.5 if config.seed == misfit_seed else 1.0
+        return SimpleNamespace(model=_doubling_net(), final={"test_acc": 0.5 + config.seed / 10, "train_acc": acc},
+                               cache_hit=True, fitted=acc >= 0.99, config=config)
+    return fake_train
 
 
 def test_feature_tables_use_penultimate_features(monkeypatch):
     configs = []
-
-    def fake_train(config, device=None):
-        configs.append(config)
-        return SimpleNamespace(model=_doubling_net(), final={"test_acc": 0.5 + config.seed / 10}, cache_hit=True)
-
-    monkeypatch.setattr(ex, "train", fake_train)
-    tables, rows = ex.feature_tables({"mnist": _square_split()}, ["mlp"], [0, 1], n_train=4, n_test=3,
-                                     tol=1e-9, device="cpu")
-    assert list(tables) == [("mnist", "mlp/seed0"), ("mnist", "mlp/seed1")]
+    monkeypatch.setattr(ex, "train", _fake_trainer(configs))
+    split = _square_split()
+    pixel = ex.pixel_tables({"mnist": split}, tol=1e-9, device="cpu")
+    tests, helds, rows, misfits = ex.feature_tables({"mnist": split}, ["mlp"], [0, 1], n_train=4, n_test=3,
+                                                    tol=1e-9, device="cpu", pixel=pixel)
+    assert list(tests) == list(helds) == [("mnist", "mlp/seed0"), ("mnist", "mlp/seed1")] and misfits == []
     assert [(c.dataset, c.arch, c.seed, c.n_train, c.n_test) for c in configs] == [
         ("mnist", "mlp", 0, 4, 3), ("mnist", "mlp", 1, 4, 3)]
-    t = tables[("mnist", "mlp/seed0")]
+    t, h = tests[("mnist", "mlp/seed0")], helds[("mnist", "mlp/seed0")]
     # features are 2x the inputs: the doubled square, query (6, 1) is 4 from it and sqrt(17) from (2, 0)
     assert t["inside"].tolist() == [True, False]
     assert t["hull"][1] == pytest.approx(4.0, abs=1e-5)
     assert t["nn"][1] == pytest.approx(np.hypot(4.0, 1.0))
-    assert rows == [{"dataset": "mnist", "arch": "mlp", "seed": 0, "feature_dim": 2, "test_acc": 0.5, "cache": "hit"},
-                    {"dataset": "mnist", "arch": "mlp", "seed": 1, "feature_dim": 2, "test_acc": 0.6, "cache": "hit"}]
+    assert h["inside"].tolist() == [True, False] and h["hull"][1] == pytest.approx(4.0, abs=1e-5)
+    assert t["label_change"].tolist() == [False, False]  # zero logits: every point is class 0
+    assert rows[0] == {"dataset": "mnist", "arch": "mlp", "seed": 0, "fitted": True, "train_acc": 1.0,
+                       "test_acc": 0.5, "cache": "hit", "feature_dim": 2, "pixel_change_test": 0.0,
+                       "pixel_change_held": 0.0}
+
+
+def test_feature_tables_exclude_a_model_that_did_not_fit(monkeypatch):
+    monkeypatch.setattr(ex, "train", _fake_trainer([], misfit_seed=1))
+    tests, helds, rows, misfits = ex.feature_tables({"mnist": _square_split()}, ["mlp"], [0, 1], n_train=4,
+                                                    n_test=3, tol=1e-9, device="cpu")
+    assert list(tests) == list(helds) == [("mnist", "mlp/seed0")]
+    assert [r["fitted"] for r in rows] == [True, False] and "feature_dim" not in rows[1]
+    assert [m.config.seed for m in misfits] == [1]
+    assert "mlp/mnist/seed1 (train acc 0.500 < 0.99)" in ex.c1_notes({**DEFAULTS, "n_queries": 2}, rows, misfits)
 
 
 def test_space_summary_and_summarize():
@@ -176,14 +265,30 @@ def test_space_summary_and_summarize():
     assert frame["space"].tolist() == ["pixel", "mlp/seed0"]
     assert frame["outside"].tolist() == [0.75, 1.0]
     assert frame["median_hull/nn"].iloc[1] == pytest.approx(0.6)
+    both = ex.summarize({("mnist", "pixel"): t}, {("mnist", "pixel"): _table([True] * 2, [0.0, 0.0])})
+    assert both["queries"].tolist() == ["test", "held-out"] and both["outside"].tolist() == [0.75, 0.0]
 
 
 def test_ratio_frame_long_form():
     frame = ex.ratio_frame({("mnist", "pixel"): _table([False] * 2, [0.5, 0.7]),
-                            ("fashion_mnist", "cnn/seed3"): _table([False] * 3, [0.1, 0.2, 0.3])})
-    assert frame["space"].tolist() == ["pixel"] * 2 + ["cnn"] * 3
-    assert frame["dataset"].tolist() == ["mnist"] * 2 + ["fashion_mnist"] * 3
-    assert frame["hull / NN"].tolist() == [0.5, 0.7, 0.1, 0.2, 0.3]
+                            ("fashion_mnist", "cnn/seed3"): _table([False] * 3, [0.1, 0.2, 0.3])},
+                           {("mnist", "pixel"): _table([False], [0.4])})
+    assert frame["space"].tolist() == ["pixel"] * 2 + ["cnn"] * 3 + ["pixel"]
+    assert frame["dataset"].tolist() == ["mnist"] * 2 + ["fashion_mnist"] * 3 + ["mnist"]
+    assert frame["queries"].tolist() == ["test"] * 5 + ["held-out"]
+    assert frame["hull / NN"].tolist() == [0.5, 0.7, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_figures_of_the_queries():
+    tables = {("mnist", "pixel"): _table([False] * 3, [0.5, 0.6, 0.7]),
+              ("mnist", "mlp/seed0"): _table([False] * 3, [0.4] * 3)}
+    held = {k: _table([False] * 3, [0.5, 0.5, 0.5]) for k in tables}
+    fig = ex.figure_hull_vs_nn(tables, held, ["mnist"], ["pixel", "mlp/seed0"])
+    assert len(fig.axes) == 2 and len(fig.axes[0].collections) == 2  # test dots, held-out crosses
+    ex.plt.close(fig)
+    fig = ex.figure_ratio_distributions(ex.ratio_frame(tables, held))
+    assert len(fig.axes) == 1
+    ex.plt.close(fig)
 
 
 def test_size_row_and_sweep_reuses_the_measured_table(monkeypatch):
@@ -225,60 +330,128 @@ def test_share_and_median_ratio():
     assert 0.2 <= med.low <= med.high <= 0.9
 
 
-def test_c1_estimates_one_seed_bootstraps_over_queries():
-    tables = {("mnist", "pixel"): _table([True, False, False, False], [0.1, 0.2, 0.4, 0.9]),
-              ("mnist", "mlp/seed0"): _table([False] * 3, [0.5, 0.6, 0.7])}
-    outside, ratio = ex.c1_estimates(tables, "mnist", "pixel", n_boot=200)
-    assert (outside.value, outside.n, outside.method) == (0.75, 4, "bootstrap")
-    assert ratio.value == pytest.approx(0.3) and ratio.n == 4
-    outside, ratio = ex.c1_estimates(tables, "mnist", "mlp", n_boot=200)
-    assert (outside.value, outside.low, outside.high) == (1.0, 1.0, 1.0) and ratio.value == pytest.approx(0.6)
+def test_median_difference_by_hand():
+    est = ex.median_difference([0.5, 0.7, 0.9, np.nan], [0.1, 0.2, 0.3], n_boot=500)
+    assert est.value == pytest.approx(0.5) and est.n == 3
+    assert 0.2 <= est.low <= 0.5 <= est.high <= 0.8  # the extremes of the resampled medians
+    assert ex.median_difference([0.5] * 4, [0.5] * 4, n_boot=100) == Estimate(
+        0.0, 0.0, 0.0, 4, "bootstrap over queries (test and held-out resampled apart)")
+    assert np.isnan(ex.median_difference([], [0.1], n_boot=100).value)
 
 
-def test_c1_estimates_several_seeds_use_a_t_interval():
-    tables = {("mnist", "mlp/seed0"): _table([True, False], [0.4, 0.6]),
-              ("mnist", "mlp/seed1"): _table([False, False], [0.8, 1.0]),
-              ("mnist", "mlpx/seed0"): _table([True, True], [0.0, 0.0]),  # another prefix: ignored
-              ("fashion_mnist", "mlp/seed0"): _table([True, True], [0.0, 0.0])}
-    outside, ratio = ex.c1_estimates(tables, "mnist", "mlp", n_boot=200)
-    half = sps.t.ppf(0.975, 1) * np.std([0.5, 1.0], ddof=1) / np.sqrt(2)
-    assert outside.method == "t across seeds" and outside.n == 2
-    assert (outside.value, outside.low, outside.high) == pytest.approx((0.75, 0.75 - half, 0.75 + half))
-    half = sps.t.ppf(0.975, 1) * np.std([0.5, 0.9], ddof=1) / np.sqrt(2)
-    assert (ratio.value, ratio.low, ratio.high) == pytest.approx((0.7, 0.7 - half, 0.7 + half))
+def _c1_tables():
+    """Pixel: test medians 0.7, held-out 0.5 (0.2 further out); mlp seeds: differences 0.1 and 0.3."""
+    tests = {("mnist", "pixel"): _table([False] * 3, [0.6, 0.7, 0.8]),
+             ("mnist", "mlp/seed0"): _table([False] * 3, [0.5, 0.6, 0.7], label_change=np.array([1, 0, 0], bool)),
+             ("mnist", "mlp/seed1"): _table([True, False, False], [0.0, 0.9, 0.9],
+                                            label_change=np.array([1, 1, 0], bool))}
+    helds = {("mnist", "pixel"): _table([False] * 3, [0.4, 0.5, 0.6]),
+             ("mnist", "mlp/seed0"): _table([False] * 3, [0.5, 0.5, 0.5], label_change=np.zeros(3, bool)),
+             ("mnist", "mlp/seed1"): _table([False] * 3, [0.6, 0.6, 0.6], label_change=np.zeros(3, bool))}
+    rows = [{"dataset": "mnist", "arch": "mlp", "seed": s, "fitted": True, "pixel_change_test": c,
+             "pixel_change_held": 0.0} for s, c in [(0, 0.2), (1, 0.4)]]
+    return tests, helds, rows
 
 
-def test_c1_conditions_and_measurements_cover_every_space():
-    conditions = ex.c1_conditions(["mnist", "fashion_mnist"], ["mlp"])
-    assert [str(c) for c in conditions] == [
-        "outside_pixel_mnist > 0.9", "median_hull_over_nn_pixel_mnist > 0.5",
-        "outside_mlp_mnist > 0.9", "median_hull_over_nn_mlp_mnist > 0.5",
-        "outside_pixel_fashion_mnist > 0.9", "median_hull_over_nn_pixel_fashion_mnist > 0.5",
-        "outside_mlp_fashion_mnist > 0.9", "median_hull_over_nn_mlp_fashion_mnist > 0.5"]
-    tables = {(name, space): _table([False] * 4, [0.6, 0.7, 0.8, 0.9])
-              for name in ["mnist", "fashion_mnist"] for space in ["pixel", "mlp/seed0"]}
-    m = ex.c1_measurements(tables, ["mnist", "fashion_mnist"], ["mlp"], n_boot=200)
-    assert list(m) == [c.measurement for c in conditions] + [
-        "median_hull_over_other_class_pixel_mnist", "median_hull_over_other_class_pixel_fashion_mnist"]
-    assert m["outside_mlp_fashion_mnist"].value == 1.0
-    assert m["median_hull_over_nn_pixel_mnist"].value == pytest.approx(0.75)
-    assert m["median_hull_over_other_class_pixel_mnist"].value == pytest.approx(0.25)
+def test_c1_strata_pixel_over_queries_features_over_models():
+    tests, helds, _ = _c1_tables()
+    assert ex.per_model_effects(tests, helds, "mnist", "mlp") == pytest.approx([0.1, 0.3])
+    strata = ex.c1_strata(tests, helds, ["mnist"], ["mlp"], n_boot=300)
+    assert list(strata) == ["mnist/pixel", "mnist/mlp"]
+    pixel, mlp = strata["mnist/pixel"], strata["mnist/mlp"]
+    assert pixel.value == pytest.approx(0.2) and pixel.n == 3 and pixel.method.startswith("bootstrap over queries")
+    half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.3], ddof=1) / np.sqrt(2)
+    assert (mlp.value, mlp.low, mlp.high, mlp.n) == pytest.approx((0.2, 0.2 - half, 0.2 + half, 2))
+    assert mlp.method == "t across seeds"
+    assert np.isnan(ex.stratum_effect(tests, helds, "mnist", "cnn", n_boot=100).value)  # no model: NaN
 
 
-def test_record_c1_verdicts(tmp_path, monkeypatch):
+def test_c1_pooled_is_the_mean_of_the_strata():
+    tests, helds, _ = _c1_tables()
+    pooled = ex.c1_pooled(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # cnn has no model: left out
+    assert pooled.value == pytest.approx(0.2) and pooled.n == 2
+    assert pooled.low < 0.2 < pooled.high
+    assert pooled == ex.c1_pooled(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # seeded
+    # two models give a t interval with one degree of freedom: wider than a bootstrap over the two
+    assert pooled.high - pooled.low > ex.c1_pooled(tests, helds, ["mnist"], [], n_boot=500).high - 0.2
+    del tests[("mnist", "mlp/seed1")]  # one model: no interval of its own, left out of the pooled one
+    assert ex.c1_pooled(tests, helds, ["mnist"], ["mlp"], n_boot=500).n == 1
+
+
+def test_c1_measurements_are_reported_per_stratum():
+    tests, helds, rows = _c1_tables()
+    m = ex.c1_measurements(tests, helds, rows, ["mnist"], ["mlp"], n_boot=200)
+    assert list(m) == [
+        "outside_test_mnist_pixel", "median_hull_over_nn_test_mnist_pixel", "outside_heldout_mnist_pixel",
+        "median_hull_over_nn_heldout_mnist_pixel", "median_hull_over_other_class_test_mnist_pixel",
+        "label_change_test_mnist_pixel_by_mlp", "label_change_heldout_mnist_pixel_by_mlp",
+        "outside_test_mnist_mlp", "median_hull_over_nn_test_mnist_mlp", "label_change_test_mnist_mlp",
+        "outside_heldout_mnist_mlp", "median_hull_over_nn_heldout_mnist_mlp", "label_change_heldout_mnist_mlp"]
+    assert m["outside_test_mnist_pixel"].value == 1.0 and m["median_hull_over_nn_test_mnist_pixel"].value == 0.7
+    change = m["label_change_test_mnist_pixel_by_mlp"]
+    assert change.value == pytest.approx(0.3) and change.n == 2
+    assert m["outside_test_mnist_mlp"].value == pytest.approx(5 / 6)  # seed1 has one query inside
+    assert m["median_hull_over_nn_test_mnist_mlp"].value == pytest.approx(0.75)
+    assert m["label_change_test_mnist_mlp"].value == pytest.approx(0.5)
+    assert m["label_change_heldout_mnist_mlp"].value == 0.0
+
+
+def _gaussian_c1(scale, seed=0, n=200, q=300, d=20, models=3):
+    """A known-answer C1 case: training points and held-out points from N(0, I) in d dimensions, test
+    points from N(0, scale^2 I); "pixel" space plus ``models`` "feature spaces" (random linear maps)."""
+    rng = np.random.default_rng(seed)
+    train_x, held_x, test_x = rng.normal(size=(n, d)), rng.normal(size=(q, d)), scale * rng.normal(size=(q, d))
+    y_tr, y_q = rng.integers(0, 10, n), rng.integers(0, 10, q)
+    tests, helds = {}, {}
+    maps = [("pixel", np.eye(d))] + [(f"mlp/seed{s}", rng.normal(size=(d, d)) / np.sqrt(d)) for s in range(models)]
+    for space, a in maps:
+        key = ("synthetic", space)
+        tests[key], helds[key] = ex.paired_tables(train_x @ a, y_tr, test_x @ a, y_q, held_x @ a, y_q,
+                                                  tol=1e-6, device="cpu")
+    return tests, helds
+
+
+def _decide_c1(tests, helds, tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    params = {**DEFAULTS, "datasets": ["mnist"], "archs": []}
-    good = Estimate(0.95, 0.92, 0.99, 200, "bootstrap")
-    m = {"outside_pixel_mnist": good, "median_hull_over_nn_pixel_mnist": Estimate(0.7, 0.6, 0.8, 200, "bootstrap")}
-    claim = ex.record_c1(m, figures=["figures/05_hull_vs_nn.png"], parameters=params)
+    strata = ex.c1_strata(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
+    pooled = ex.c1_pooled(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
+    return ex.record_c1(strata, pooled, {}, replicates=3, figures=[], parameters=DEFAULTS)
+
+
+def test_c1_known_answer_test_drawn_like_training_is_not_supported(tmp_path, monkeypatch):
+    claim = _decide_c1(*_gaussian_c1(scale=1.0), tmp_path, monkeypatch)
+    assert claim.verdict == NOT_SUPPORTED
+    assert [row["verdict"] for row in claim.strata] == [NOT_SUPPORTED, NOT_SUPPORTED]
+
+
+def test_c1_known_answer_test_further_out_is_supported(tmp_path, monkeypatch):
+    claim = _decide_c1(*_gaussian_c1(scale=1.5), tmp_path, monkeypatch)
     assert claim.verdict == SUPPORTED
-    assert claim.rule == "(outside_pixel_mnist > 0.9) and (median_hull_over_nn_pixel_mnist > 0.5) on the 95% intervals"
-    assert claim.figures == ["05_hull_vs_nn.png"] and claim.notebook == "05_convex_hull"
-    assert claim.notes.startswith("200 test queries against 2000 training samples")
+    assert [row["verdict"] for row in claim.strata] == [SUPPORTED, SUPPORTED]
+
+
+def test_c1_known_answer_too_few_queries_is_inconclusive(tmp_path, monkeypatch):
+    claim = _decide_c1(*_gaussian_c1(scale=1.0, q=12, models=2), tmp_path, monkeypatch)
+    assert claim.verdict == INCONCLUSIVE
+
+
+def test_record_c1_writes_the_rule_and_strata(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    strata = {"mnist/pixel": Estimate(0.1, 0.07, 0.13, 200, "bootstrap"),
+              "mnist/mlp": Estimate(-0.01, -0.03, 0.01, 5, "t across seeds")}
+    pooled = Estimate(0.045, 0.03, 0.06, 2, "stratified")
+    m = {"outside_test_mnist_pixel": Estimate(1.0, 1.0, 1.0, 200, "bootstrap")}
+    claim = ex.record_c1(strata, pooled, m, replicates=5, figures=["figures/05_c1_effect.png"], parameters=DEFAULTS,
+                         notes="n")
+    assert claim.verdict == INCONCLUSIVE  # the pooled interval straddles the margin
+    assert [row["verdict"] for row in claim.strata] == [SUPPORTED, NOT_SUPPORTED]
     stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
-    assert stored["verdict"] == SUPPORTED and stored["statement"] == ex.C1_STATEMENT
-    m["median_hull_over_nn_pixel_mnist"] = Estimate(0.4, 0.35, 0.45, 200, "bootstrap")
-    assert ex.record_c1(m, figures=[], parameters=params).verdict == NOT_SUPPORTED
+    assert stored["primary"] == ex.C1_PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == ex.C1_MARGIN and "held-out training samples" in stored["null"]
+    assert stored["replicates"] == 5 and stored["figures"] == ["05_c1_effect.png"]
+    assert stored["rule_changes"] and "issue 13" in stored["rule_changes"][0]
+    assert stored["statement"] == ex.C1_STATEMENT and stored["notebook"] == "05_convex_hull"
+    assert "outside_test_mnist_pixel" in stored["measurements"]
 
 
 # --- C2 ----------------------------------------------------------------------------------------------
@@ -287,19 +460,20 @@ def test_width_sweep_order_and_epochs(monkeypatch):
     seen = []
 
     def fake_train(config, device=None):
-        seen.append((config.labels, config.seed, dict(config.arch_kw)["width"], config.epochs, config.n_train))
-        return SimpleNamespace(model=nn.Linear(dict(config.arch_kw)["width"], 1), cache_hit=False,
-                               final={"train_acc": 1.0, "test_acc": 0.1})
+        w = dict(config.arch_kw)["width"]
+        seen.append((config.labels, config.seed, w, config.epochs, config.n_train, config.target_acc))
+        return SimpleNamespace(model=nn.Linear(w, 1), cache_hit=False, fitted=w > 4,
+                               history={"epoch": [0, 1, 2]}, final={"train_acc": 1.0, "test_acc": 0.1})
 
     monkeypatch.setattr(ex, "train", fake_train)
     results, rows = ex.width_sweep("mnist", [4, 16], [0, 1], epochs_true=3, epochs_random=7, n_train=30,
                                    n_test=20, device="cpu")
-    assert seen == [("true", 0, 4, 3, 30), ("true", 0, 16, 3, 30), ("true", 1, 4, 3, 30), ("true", 1, 16, 3, 30),
-                    ("random", 0, 4, 7, 30), ("random", 0, 16, 7, 30), ("random", 1, 4, 7, 30),
-                    ("random", 1, 16, 7, 30)]
+    assert seen == [(lab, s, w, e, 30, ex.zoo.TARGET_ACC) for lab, e in [("true", 3), ("random", 7)]
+                    for s in [0, 1] for w in [4, 16]]
     assert list(results) == [(lab, s, w) for lab in ["true", "random"] for s in [0, 1] for w in [4, 16]]
-    assert rows[1] == {"labels": "true", "seed": 0, "width": 16, "parameters": 17, "train_acc": 1.0,
-                       "test_acc": 0.1, "cache": "trained"}
+    assert rows[1] == {"labels": "true", "seed": 0, "width": 16, "parameters": 17, "fitted": True, "epochs": 2,
+                       "train_acc": 1.0, "test_acc": 0.1, "cache": "trained"}
+    assert rows[0]["fitted"] is False
 
 
 def _threshold_split():
@@ -333,65 +507,110 @@ def test_sweep_agreement_rows_are_the_means():
     assert per_sample[("random", 0, 4)]["train_correct"].tolist() == [False, False, True, False]
 
 
+def test_sweep_hull_reuses_c1_when_the_subsets_match(monkeypatch):
+    split = _square_split()
+    table = {"inside": np.array([True, False])}
+    params = {**DEFAULTS, "sweep_n_train": 1000, "sweep_n_test": 1000}
+    assert ex.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, params) == (split, table)
+    monkeypatch.setattr(ex, "load_split", lambda *a, **kw: _square_split(held=False))
+    other, t = ex.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, {**params, "sweep_n_train": 300},
+                             device="cpu")
+    assert other.x_held is None and t["inside"].tolist() == [True, False]
+
+
 def test_figure_width_sweep_draws_both_panels():
-    sweep = ex.pd.DataFrame([{"labels": lab, "width": w, "train_acc": 1.0, "test_acc": 0.5}
+    sweep = ex.pd.DataFrame([{"labels": lab, "width": w, "train_acc": 1.0, "test_acc": 0.5, "fitted": w > 4}
                              for lab in ["true", "random"] for w in [4, 16]])
     agreement = ex.pd.DataFrame([{"labels": lab, "width": w, "agree_with_1nn_outside": 0.3}
                                  for lab in ["true", "random"] for w in [4, 16]])
     fig = ex.figure_width_sweep(sweep, agreement, [4, 16], "mnist", 30)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 5  # 2 x (train, test) + chance
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 7  # 2 x (train, test, not fitted) + chance
     ex.plt.close(fig)
 
 
-def _per_sample():
-    a = {"train_correct": np.array([1, 1, 1, 0], bool), "test_correct": np.array([1, 0, 0], bool),
-         "agree": np.array([1, 0], bool)}
-    b = {"train_correct": np.array([1, 1, 1, 1], bool), "test_correct": np.array([0, 0, 0], bool),
-         "agree": np.array([0, 0, 1], bool)}
-    true_big = {"train_correct": np.ones(4, bool), "test_correct": np.array([1, 1, 0], bool),
-                "agree": np.array([1, 1], bool)}
-    true_mid = {"train_correct": np.ones(4, bool), "test_correct": np.array([1, 0, 1], bool),
-                "agree": np.array([0, 1], bool)}
-    true_small = {"train_correct": np.zeros(4, bool), "test_correct": np.zeros(3, bool), "agree": np.zeros(2, bool)}
-    return {("random", 0, 64): a, ("random", 1, 64): b, ("true", 0, 64): true_big, ("true", 1, 64): true_big,
-            ("true", 0, 16): true_mid, ("true", 1, 16): true_mid, ("true", 0, 4): true_small,
-            ("true", 1, 4): true_small, ("random", 0, 16): b, ("random", 1, 16): b}
+def _rows(random_acc, widths=(16, 64), fitted=lambda w, s: True, true_acc=0.9):
+    """Sweep rows: true labels at ``true_acc`` (+ width / 1000), random labels at ``random_acc[seed]``."""
+    rows = []
+    for labels in ("true", "random"):
+        for s, acc in enumerate(random_acc):
+            for w in widths:
+                rows.append({"labels": labels, "seed": s, "width": w, "train_acc": 1.0 if fitted(w, s) else 0.5,
+                             "fitted": labels == "true" or fitted(w, s),
+                             "test_acc": true_acc + w / 1000 if labels == "true" else acc})
+    return rows
 
 
-def test_pooled_concatenates_seeds_in_order():
-    out = ex.pooled(_per_sample(), "random", 64, "agree", [0, 1])
-    assert out.dtype == np.float64 and out.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0]
-    assert ex.pooled(_per_sample(), "random", 64, "agree", [1]).tolist() == [0.0, 0.0, 1.0]
+def test_chance_level():
+    assert ex.chance_level("mnist") == pytest.approx(0.1)
+
+
+def test_c2_known_answer_random_labels_at_chance_are_supported(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    width, primary = ex.c2_primary(_rows([0.095, 0.1, 0.105, 0.1, 0.1]), 0.1)
+    assert width == 64 and primary.value == pytest.approx(0.0) and primary.n == 5
+    claim = ex.record_c2(primary, {}, figures=["figures/05_width_sweep.png"], parameters=DEFAULTS)
+    assert claim.verdict == SUPPORTED and [r["stratum"] for r in claim.strata] == ["mnist/mlp"]
+    stored = json.loads((tmp_path / "results" / "claims" / "C2.json").read_text())
+    assert stored["primary"] == ex.C2_PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == ex.C2_MARGIN and stored["null"] and stored["replicates"] == 5
+    assert stored["rule_changes"] and stored["figures"] == ["05_width_sweep.png"]
+
+
+def test_c2_known_answer_a_net_that_generalized_is_not_supported(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    _, primary = ex.c2_primary(_rows([0.3, 0.32, 0.35]), 0.1)
+    assert ex.record_c2(primary, {}, figures=[], parameters=DEFAULTS).verdict == NOT_SUPPORTED
+
+
+def test_c2_known_answer_labelings_that_disagree_are_inconclusive(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    _, primary = ex.c2_primary(_rows([0.05, 0.3, 0.1]), 0.1)
+    assert ex.record_c2(primary, {}, figures=[], parameters=DEFAULTS).verdict == INCONCLUSIVE
+
+
+def test_c2_primary_uses_the_widest_width_with_enough_fitted_labelings():
+    rows = _rows([0.1, 0.1, 0.1, 0.1], fitted=lambda w, s: w == 16 or s == 0)  # width 64: only seed 0 fits
+    width, primary = ex.c2_primary(rows, 0.1)
+    assert width == 16 and primary.n == 4
+    width, primary = ex.c2_primary(_rows([0.1, 0.1, 0.1], fitted=lambda w, s: s == 2), 0.1)
+    assert width is None and np.isnan(primary.value)  # nowhere three fitted labelings: inconclusive
+    rows = _rows([0.1, 0.1, 0.1, 0.4], fitted=lambda w, s: s != 3)  # the misfit seed 3 is left out
+    assert ex.c2_primary(rows, 0.1) == (64, ex.stats.across_seeds([0.0, 0.0, 0.0]))
 
 
 def test_c2_measurements_by_hand():
-    outside = np.array([True, True, False, True])
-    m = ex.c2_measurements(_per_sample(), outside, [16, 64, 4], [0, 1], n_boot=300)  # widths unsorted
-    assert list(m) == ["train_acc_random_widest", "test_acc_random_widest", "test_acc_true_widest_minus_next",
-                       "test_acc_true_widest", "agree_1nn_outside_true_widest", "agree_1nn_outside_random_widest",
+    rows = _rows([0.1, 0.12], widths=(64, 16), fitted=lambda w, s: w == 64)
+    per_sample = {(lab, s, w): {"agree": np.array([1, 0], bool) if lab == "true" else np.array([s, 0], bool)}
+                  for lab in ["true", "random"] for s in [0, 1] for w in [16, 64]}
+    m = ex.c2_measurements(rows, per_sample, np.array([True, True, False, True]), [64, 16], 64, n_boot=300)
+    assert list(m) == ["test_acc_true_w16", "fitted_true_w16", "test_acc_random_w16", "fitted_random_w16",
+                       "test_acc_true_w64", "fitted_true_w64", "test_acc_random_w64", "fitted_random_w64",
+                       "train_acc_random_widest_fitted", "test_acc_true_widest_minus_next",
+                       "agree_1nn_outside_true_widest", "agree_1nn_outside_random_widest",
                        "share_outside_sweep_hull"]
-    assert m["train_acc_random_widest"].value == pytest.approx(7 / 8) and m["train_acc_random_widest"].n == 8
-    assert m["test_acc_random_widest"].value == pytest.approx(1 / 6)
-    # paired per test sample: widest [1, 1, 0] minus width 16 [1, 0, 1] = [0, 1, -1], twice
-    diff = m["test_acc_true_widest_minus_next"]
-    assert diff.value == pytest.approx(0.0) and diff.n == 6 and -1 <= diff.low <= 0 <= diff.high <= 1
-    assert m["test_acc_true_widest"].value == pytest.approx(2 / 3)
-    assert m["agree_1nn_outside_true_widest"].value == 1.0
-    assert m["agree_1nn_outside_random_widest"].value == pytest.approx(2 / 5)
+    assert m["test_acc_true_w64"].value == pytest.approx(0.964)
+    assert m["test_acc_random_w16"].value == pytest.approx(0.11)
+    assert m["fitted_random_w16"].value == 0.0 and m["fitted_random_w64"].value == 1.0
+    assert m["train_acc_random_widest_fitted"].value == 1.0
+    assert m["test_acc_true_widest_minus_next"].value == pytest.approx(0.048)  # paired per seed
+    assert m["agree_1nn_outside_true_widest"].value == 0.5
+    assert m["agree_1nn_outside_random_widest"].value == pytest.approx(0.25)
     assert m["share_outside_sweep_hull"].value == pytest.approx(0.75)
+    assert "train_acc_random_widest_fitted" not in ex.c2_measurements(rows, per_sample, np.ones(2, bool), [16, 64],
+                                                                      None, n_boot=100)
 
 
-def test_record_c2_rule_and_verdicts(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    params = {**DEFAULTS, "widths": [4, 64, 16]}
-    m = {"train_acc_random_widest": Estimate(0.99, 0.97, 1.0, 300, "bootstrap"),
-         "test_acc_random_widest": Estimate(0.1, 0.08, 0.12, 1000, "bootstrap"),
-         "test_acc_true_widest_minus_next": Estimate(0.0, -0.02, 0.02, 1000, "bootstrap")}
-    claim = ex.record_c2(m, figures=["figures/05_width_sweep.png"], parameters=params)
-    assert claim.verdict == SUPPORTED and claim.figures == ["05_width_sweep.png"]
-    assert claim.rule == ("(train_acc_random_widest > 0.95) and (test_acc_random_widest < 0.2) and "
-                          "(test_acc_true_widest_minus_next > -0.03) on the 95% intervals")
-    assert "widest 64 compared with 16" in claim.notes
-    assert (tmp_path / "results" / "claims" / "C2.json").exists()
-    m["test_acc_random_widest"] = Estimate(0.5, 0.45, 0.55, 1000, "bootstrap")  # learned, not memorized
-    assert ex.record_c2(m, figures=[], parameters=params).verdict == NOT_SUPPORTED
+def test_c2_notes_name_the_misfits():
+    rows = _rows([0.1, 0.1, 0.1], fitted=lambda w, s: w == 64)
+    note = ex.c2_notes(DEFAULTS, rows, 64)
+    assert "more than the 784 input dimensions" in note and "decided at width 64" in note
+    assert "random w16 seed0 (0.500)" in note
+    assert "inconclusive" in ex.c2_notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
+    assert "NOT more" in ex.c2_notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
+
+
+def test_figure_c1_effect():
+    strata = {"mnist/pixel": Estimate(0.0, -0.02, 0.02, 200, "b"), "mnist/mlp": Estimate(0.01, 0.0, 0.02, 5, "t")}
+    fig = ex.figure_c1_effect(strata, Estimate(0.005, -0.01, 0.02, 2, "s"), 0.05)
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_xticklabels()) == 3
+    ex.plt.close(fig)
