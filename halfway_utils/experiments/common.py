@@ -24,6 +24,7 @@ SHARED: dict[str, Rule] = {
     "grid": p.integer(3, 1001),
     "n_boot": p.integer(100, 100000),
     "device": p.one_of(*DEVICES),
+    "torch_threads": p.integer(1, 256, none=True),  # None: torch's default
 }
 
 

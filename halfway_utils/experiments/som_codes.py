@@ -389,7 +389,7 @@ PARAMETERS = common.rules(
     attacks_used=p.list_of(p.one_of("fgsm", "pgd")),
     eps_values=p.list_of(p.number(0.001, 1.0), min_len=3),
     pgd_steps=p.integer(1, 1000),
-    torch_threads=p.integer(1, 256, none=True),
+    torch_threads=common.SHARED["torch_threads"],
 )
 
 N_CLASSES = 10

@@ -139,7 +139,7 @@ PARAMETERS = common.rules(
     n_cross=p.integer(0, 1000),
     n_paths=p.integer(10, 100000),
     seed=p.integer(0),
-    torch_threads=p.integer(1, 256, none=True),
+    torch_threads=common.SHARED["torch_threads"],
 )
 
 
