@@ -80,6 +80,8 @@ profile = "quick"
 datasets = ["mnist", "fashion_mnist"]
 archs = ["mlp", "cnn", "resnet"]
 seeds = [0, 1, 2, 3, 4]
+n_train = 1000
+n_test = 1000
 n_inputs = 100
 attack_names = ["pgd"]
 eps_list = [0.1]  # one ε in the quick profile (the paper profile sweeps five)
@@ -133,7 +135,7 @@ clock = time.perf_counter()
 # test subset. The model pairs: every same-arch pair and `n_cross` cross-arch partners per model.
 
 # %%
-zoos, model_table = transfer.load_zoos(datasets, archs, seeds, n_inputs, device)
+zoos, model_table = transfer.load_zoos(datasets, archs, seeds, n_inputs, device, n_train=n_train, n_test=n_test)
 excluded = transfer.excluded_note(zoos)
 models = {name: list(z.models) for name, z in zoos.items()}
 pairs = {name: transfer.model_pairs(names, n_cross) for name, names in models.items()}

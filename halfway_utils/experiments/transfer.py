@@ -125,7 +125,7 @@ NOTEBOOK = "03_transfer"
 DIRECTIONS = ("legitimate", "adversarial", "random")
 
 PARAMETERS = common.rules(
-    "datasets", "archs", "seeds", "n_boot",
+    "datasets", "archs", "seeds", "n_train", "n_test", "n_boot",
     n_inputs=p.integer(10, 10000),
     attack_names=p.list_of(p.one_of("pgd", "fgsm")),
     eps_list=p.list_of(p.number(0.001, 1.0)),
@@ -146,6 +146,8 @@ PARAMETERS = common.rules(
 def check_parameters(P: Mapping[str, Any]) -> None:
     """The checks across parameters that single rules cannot express; raises ParameterError."""
     problems = []
+    if P["n_test"] is not None and P["n_inputs"] > P["n_test"]:
+        problems.append(f"n_inputs={P['n_inputs']} must be at most n_test={P['n_test']} (the test inputs attacked)")
     if P["eps_ref"] not in P["eps_list"]:
         problems.append(f"eps_ref={P['eps_ref']} must be one of eps_list={P['eps_list']}")
     if "pgd" not in P["attack_names"]:
@@ -379,12 +381,13 @@ def arch_of(name: str) -> str:
 
 
 def load_zoo(name: str, archs: Sequence[str], seeds: Sequence[int], n_inputs: int,
-             device: str | None = None) -> tuple[Zoo, list[dict[str, Any]]]:
+             device: str | None = None, *, n_train: int | None = model_zoo.N_TRAIN,
+             n_test: int | None = model_zoo.N_TEST) -> tuple[Zoo, list[dict[str, Any]]]:
     """The zoo of notebook 00 on one data set (from the cache), fitted models only, and one row per model.
 
     A model that missed its target training accuracy is named in ``Zoo.excluded`` and left out.
     """
-    configs = model_zoo.grid([name], archs, seeds)
+    configs = model_zoo.grid([name], archs, seeds, n_train=n_train, n_test=n_test)
     results = {f"{c.arch}/s{c.seed}": train(c, device=device) for c in configs}
     kept, misfits = model_zoo.fitted(results.values())
     x_test, y_test = load_split(configs[0], "test")
@@ -400,14 +403,15 @@ def load_zoo(name: str, archs: Sequence[str], seeds: Sequence[int], n_inputs: in
 
 
 def load_zoos(datasets: Iterable[str], archs: Sequence[str], seeds: Sequence[int], n_inputs: int,
-              device: str | None = None) -> tuple[dict[str, Zoo], pd.DataFrame]:
+              device: str | None = None, *, n_train: int | None = model_zoo.N_TRAIN,
+              n_test: int | None = model_zoo.N_TEST) -> tuple[dict[str, Zoo], pd.DataFrame]:
     """Every available data set's zoo, and a table of the models' accuracy, fit and cache use."""
     zoos, rows = {}, []
     for name in datasets:
         if not data.available(name):
             print(f"skipping {name}: not available here ({data.info(name).fetch_hint})")
             continue
-        zoos[name], new = load_zoo(name, archs, seeds, n_inputs, device)
+        zoos[name], new = load_zoo(name, archs, seeds, n_inputs, device, n_train=n_train, n_test=n_test)
         rows += new
     if not zoos:
         raise RuntimeError("no data set available: nothing to measure")
