@@ -21,11 +21,14 @@ from torch import nn
 from . import data, models
 from .infra import store
 from .infra.device import pick_device, progress, seed_everything
+from .infra.progress import stage
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when training code changes what a config produces (2: labels per seed, targets)
+CACHE_VERSION = 3  # bump when training code changes what a config produces (2: labels per seed, targets;
+# 3: conv nets train in channels_last, evaluation in batches of 256)
 LABEL_MODES = ("true", "random", "noisy")
+EPOCH_LINES_FROM = 10_000  # training sets larger than this report every epoch as a stage line
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
 
@@ -160,7 +163,7 @@ def load_split(config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Ten
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = models.EVAL_BATCH
              ) -> tuple[float, float]:
     """Accuracy and mean cross-entropy, batched, in eval mode."""
     correct, loss = 0, 0.0
@@ -191,7 +194,8 @@ def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int
     y_train = training_labels(config, y_true)
     x_test, y_test = load_split(config, "test")
     x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
-    model = build_model(config).to(device)
+    model = models.fast_layout(build_model(config).to(device))
+    x_train, x_test = models.fast_inputs(model, x_train), models.fast_inputs(model, x_test)
     optimizer = _optimizer(config, model)
     steps = config.epochs * -(-len(x_train) // config.batch_size)
     # Cosine decay per step: a stable end point for small-batch Adam on small subsets.
@@ -223,6 +227,8 @@ def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int
             if scheduler is not None:
                 scheduler.step()
         record(epoch)
+        if len(x_train) > EPOCH_LINES_FROM:
+            stage(f"{config.label} epoch {epoch}/{config.epochs}: train acc {history['train_acc'][-1]:.4f}")
         if on_epoch is not None:
             on_epoch(epoch, history)
         if config.target_acc is not None and history["train_acc"][-1] >= config.target_acc:
@@ -249,6 +255,9 @@ def train(config: TrainConfig, *, checkpoints: tuple[int, ...] | list[int] = (),
     path = store.entry_path("models", key)
     start = time.perf_counter()
     payload, hit = store.load_or_build(path, lambda: _fit(config, device, wanted, on_epoch), use_cache=use_cache)
+    if not hit:
+        stage(f"trained {config.label} (n_train={config.n_train}) in {time.perf_counter() - start:.0f} s: "
+              f"{len(payload['history']['epoch']) - 1} epochs, train acc {payload['history']['train_acc'][-1]:.4f}")
     if payload.get("config") != config.as_dict():
         log.warning("cache entry %s holds another config; retraining", path)
         payload = _fit(config, device, wanted, on_epoch)
@@ -256,7 +265,7 @@ def train(config: TrainConfig, *, checkpoints: tuple[int, ...] | list[int] = (),
         hit = False
     model = build_model(config)
     model.load_state_dict(payload["state_dict"])
-    model = model.to(device).eval()
+    model = models.fast_layout(model.to(device)).eval()
     return TrainResult(model=model, config=config, history=payload["history"],
                        train_labels=payload["train_labels"], checkpoints=payload["checkpoints"],
                        cache_hit=hit, seconds=time.perf_counter() - start)

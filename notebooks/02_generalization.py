@@ -70,6 +70,7 @@ random_n_train = 500
 random_epochs = 60
 widths = [8, 32, 256]
 width_dataset = "mnist"
+width_n_train = 1000
 width_seeds = [0, 1, 2]
 width_epochs = 200
 n_pairs = 300
@@ -223,7 +224,7 @@ plt.show()
 # shown as not fitted): train and test accuracy, 1-NN agreement and the H1 statistic per width.
 
 # %%
-widths_table = generalization.width_runs(widths, width_seeds, data, dataset=width_dataset, n_train=n_train,
+widths_table = generalization.width_runs(widths, width_seeds, data, dataset=width_dataset, n_train=width_n_train,
                                          n_test=n_test, n_pairs=n_pairs, grid=grid, epochs=width_epochs,
                                          device=device)
 widths_table[["width", "seed", "fitted", "epochs_trained", "train_acc", "test_acc", "agree_pixel",

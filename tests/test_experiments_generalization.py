@@ -68,17 +68,18 @@ def test_parameters_are_the_notebooks_rules():
     assert list(gen.PARAMETERS) == [
         "profile", "datasets", "archs", "seeds", "n_train", "n_test", "grid", "n_boot", "device",
         "random_datasets", "random_archs", "random_seeds", "random_n_train", "random_epochs", "widths",
-        "width_dataset", "width_seeds", "width_epochs", "n_pairs"]
+        "width_dataset", "width_n_train", "width_seeds", "width_epochs", "n_pairs"]
     good = {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp"], "seeds": [0], "n_train": 2000,
             "n_test": None, "grid": 17, "n_boot": 100, "device": None, "random_datasets": ["mnist"],
             "random_archs": ["cnn"], "random_seeds": [1], "random_n_train": 500, "random_epochs": 60,
-            "widths": [1, 100000], "width_dataset": "fashion_mnist", "width_seeds": [0], "width_epochs": 200,
+            "widths": [1, 100000], "width_dataset": "fashion_mnist", "width_n_train": 1000,
+            "width_seeds": [0], "width_epochs": 200,
             "n_pairs": 10}
     assert params.validate(good, gen.PARAMETERS) == good
     for name, bad in [("n_pairs", 9), ("n_pairs", 100001), ("random_epochs", 0), ("widths", [0]),
                       ("random_n_train", 60001), ("random_n_train", 9), ("width_dataset", "cifar"),
                       ("random_archs", ["vgg"]), ("random_seeds", [-1]), ("grid", 2), ("n_boot", 99),
-                      ("width_epochs", 0)]:
+                      ("width_epochs", 0), ("width_n_train", 5)]:
         with pytest.raises(params.ParameterError, match=name):
             params.validate({**good, name: bad}, gen.PARAMETERS)
 

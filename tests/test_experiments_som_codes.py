@@ -126,7 +126,7 @@ def test_parameters_are_the_notebook_rules():
                                           "som_epochs", "n_shuffles", "attacks_used", "eps_values", "pgd_steps",
                                           "torch_threads"]
     assert params.validate(QUICK, som_codes.PARAMETERS) == QUICK
-    for name, bad in [("seeds", [0, 1, 2, 3]), ("n_samples", 99), ("n_samples", 10001), ("n_attack", 19),
+    for name, bad in [("seeds", [0, 1]), ("n_samples", 99), ("n_samples", 10001), ("n_attack", 19),
                       ("som_rows", 1), ("som_cols", 101), ("alt_rows", 1), ("alt_cols", 101), ("som_epochs", 0),
                       ("som_epochs", 201), ("n_shuffles", 0), ("attacks_used", ["cw"]), ("eps_values", [0.1, 0.2]),
                       ("eps_values", [0.0005, 0.1, 0.2]), ("eps_values", [0.1, 0.2, 1.5]), ("pgd_steps", 0),

@@ -1,5 +1,5 @@
-"""Every notebook has a parameters cell with a validation cell after it, and every paper
-profile names only real parameters with values that pass that validation."""
+"""Every notebook has a parameters cell with a validation cell after it, and every full and
+paper profile names only real parameters with values that pass that validation."""
 from pathlib import Path
 
 import nbformat
@@ -26,16 +26,27 @@ def test_quick_defaults_pass_validation(notebook):
     exec(check, namespace)
 
 
+@pytest.mark.parametrize("profile", ["full", "paper"])
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_paper_profile_names_real_parameters_with_valid_values(notebook):
-    path = ROOT / "notebooks" / "params" / "paper" / f"{notebook.stem}.yaml"
-    if notebook.stem in ("00_data_and_models", "99_report") and not path.exists():
-        pytest.skip("no paper overrides")
+def test_profile_names_real_parameters_with_valid_values(notebook, profile):
+    path = ROOT / "notebooks" / "params" / profile / f"{notebook.stem}.yaml"
+    if notebook.stem == "99_report" and not path.exists():
+        pytest.skip(f"no {profile} overrides")
+    assert path.exists(), f"notebooks/params/{profile}/{notebook.stem}.yaml is missing"
     overrides = yaml.safe_load(path.read_text()) or {}
     params, check = _cells(notebook)
     namespace: dict = {}
     exec(params, namespace)
     unknown = set(overrides) - set(namespace)
     assert not unknown, f"{path.name} sets parameters the notebook does not have: {sorted(unknown)}"
-    namespace.update(overrides, profile="paper")
+    namespace.update(overrides, profile=profile)
     exec(check, namespace)
+
+
+def test_full_profile_uses_the_full_training_sets():
+    for name in ("00_data_and_models", "01_halfway_boundaries", "02_generalization", "03_transfer", "04_som_codes"):
+        values = yaml.safe_load((ROOT / "notebooks" / "params" / "full" / f"{name}.yaml").read_text())
+        assert values["n_train"] is None and values["n_test"] is None, name
+        assert len(values["seeds"]) >= 3, name
+    hull = yaml.safe_load((ROOT / "notebooks" / "params" / "full" / "05_convex_hull.yaml").read_text())
+    assert hull["n_train"] == 50000 and hull["n_queries"] >= 1000

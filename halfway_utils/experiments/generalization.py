@@ -98,6 +98,7 @@ PARAMETERS = common.rules(
     random_epochs=p.integer(1, 10000),
     widths=p.list_of(p.integer(1, 100000)),
     width_dataset=p.one_of(*DATASETS),
+    width_n_train=p.integer(10, 60000, none=True),
     width_seeds=p.list_of(p.integer(0)),
     width_epochs=p.integer(1, 10000),
     n_pairs=p.integer(10, 100000),

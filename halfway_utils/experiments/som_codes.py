@@ -377,7 +377,7 @@ def shuffled_mi(codes, labels, n_units: int, n_classes: int | None = None, *, n_
 
 PARAMETERS = common.rules(
     "datasets", "archs", "n_train", "n_test",
-    seeds=p.list_of(p.integer(0), min_len=5),
+    seeds=p.list_of(p.integer(0), min_len=3),
     n_samples=p.integer(100, 10000),
     n_attack=p.integer(20, 10000),
     som_rows=p.integer(2, 100),

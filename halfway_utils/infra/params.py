@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PROFILES = ("quick", "paper")  # quick: the notebooks' own defaults; others: notebooks/params/<profile>/
+PROFILES = ("quick", "full", "paper")  # quick: the notebooks' own defaults; others: notebooks/params/<profile>/
 
 Check = Callable[[Any], "str | None"]  # returns an error message, or None if the value is fine
 

@@ -6,6 +6,9 @@ runs can write somewhere else than the repository:
 - ``HALFWAY_DATA``: data sets (default ``<repo>/data``)
 - ``HALFWAY_CACHE``: trained models and adversarial sets (default ``<repo>/cache``)
 - ``HALFWAY_OUTPUT``: parent of ``results/`` and ``figures/`` (default ``<repo>``)
+
+The quick profile writes there; any other profile writes under ``runs/<profile>/`` of it
+(:func:`profile_root`), so a full or paper run never overwrites the quick one.
 """
 from __future__ import annotations
 
@@ -33,6 +36,11 @@ def cache_root() -> Path:
 def output_root() -> Path:
     """Directory under which ``results/`` and ``figures/`` are written."""
     return _env_path("HALFWAY_OUTPUT", REPO_ROOT)
+
+
+def profile_root(profile: str) -> Path:
+    """Where a profile's ``results/`` and ``figures/`` go: the output root, or ``runs/<profile>/`` in it."""
+    return output_root() if profile == "quick" else output_root() / "runs" / profile
 
 
 def results_dir(*parts: str) -> Path:

@@ -1,6 +1,6 @@
 """Execute the notebooks with papermill, one after another, surviving failures.
 
-``./run_all.sh [--profile quick|paper] [NOTEBOOK ...] [-p NAME=VALUE ...]``
+``./run_all.sh [--profile quick|full|paper] [--yes] [NOTEBOOK ...] [-p NAME=VALUE ...]``
 (``python -m halfway_utils.infra.runner`` with the same arguments)
 
 Each notebook runs in a fresh kernel with the parameters of the chosen profile
@@ -12,13 +12,24 @@ that fails a notebook's own parameter rules, stops the run (exit 2) before anyth
 executes. The executed notebook goes to ``results/executed/`` and its log to
 ``results/logs/``. A failing notebook is reported and the next one runs; the exit
 status is non-zero if any failed. A summary table is printed and written to
-``results/run_summary.json``.
+``results/run_summary.json`` with the machine and the times.
+
+The quick profile writes ``figures/`` and ``results/`` at the output root; any other
+profile writes them under ``runs/<profile>/``. A full or paper run first prints its plan
+(the zoo's models, their sizes, the estimated training time measured on this device);
+on a machine without a GPU the paper profile stops after the plan unless ``--yes`` is
+given. While a notebook runs, its stage lines (``infra.progress.stage``) are printed
+with the elapsed time and kept in its log; each notebook's line shows the time it took
+in the last run of the same profile.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import sys
+import threading
 import time
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
@@ -27,8 +38,9 @@ from typing import Any
 
 import yaml
 
+from . import progress
 from .params import PROFILES
-from .paths import REPO_ROOT, results_dir
+from .paths import REPO_ROOT, profile_root, results_dir
 from .store import write_json
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -124,15 +136,49 @@ def preflight(names: tuple[str, ...] = ("mnist", "fashion_mnist")) -> bool:
     return not missing
 
 
+class StageEcho:
+    """Prints the stage lines a kernel appends to its progress file, while the notebook runs."""
+
+    def __init__(self, path: Path, name: str, out: Any, interval: float = 1.0):
+        self.path, self.name, self.out, self.interval = path, name, out, interval
+        self.lines: list[str] = []
+        self._offset, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _drain(self) -> None:
+        new, self._offset = progress.read_new(self.path, self._offset)
+        for line in new:
+            self.lines.append(line)
+            print(f"[run_all]   {self.name} {line}", file=self.out, flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._drain()
+
+    def __enter__(self) -> StageEcho:
+        self.path.unlink(missing_ok=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._drain()
+
+
 def run_one(notebook: Path, values: dict[str, Any], timeout: int | None) -> dict[str, Any]:
     """Execute one notebook; return its row of the summary."""
     import papermill as pm
 
     executed = results_dir("executed") / notebook.name
     log_path = results_dir("logs") / f"{notebook.stem}.log"
+    stages = results_dir("logs") / f"{notebook.stem}.progress"
+    os.environ[progress.ENV] = str(stages)  # the kernel inherits it
     start = time.perf_counter()
     status, error = "ok", ""
-    with open(log_path, "w") as log, redirect_stdout(log), redirect_stderr(log):
+    terminal = sys.stdout
+    with open(log_path, "w") as log, redirect_stdout(log), redirect_stderr(log), \
+            StageEcho(stages, notebook.stem, terminal) as echo:
         try:
             pm.execute_notebook(str(notebook), str(executed), parameters=values,
                                 cwd=str(notebook.parent), kernel_name="python3", log_output=True,
@@ -141,8 +187,58 @@ def run_one(notebook: Path, values: dict[str, Any], timeout: int | None) -> dict
             last = str(err).strip().splitlines()[-1][:300] if str(err).strip() else ""
             status, error = "FAILED", f"{type(err).__name__}: {last}"
             traceback.print_exc()
+    with open(log_path, "a") as log:
+        log.write("".join(f"[stage] {line}\n" for line in echo.lines))
+    os.environ.pop(progress.ENV, None)
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
             "log": str(log_path), "executed": str(executed), "error": error}
+
+
+def last_timings(summary: Path) -> dict[str, float]:
+    """Seconds per notebook of the last run that wrote ``summary`` (only the notebooks that passed)."""
+    try:
+        rows = json.loads(Path(summary).read_text())["notebooks"]
+        return {r["notebook"]: float(r["seconds"]) for r in rows if r.get("status") == "ok"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def machine() -> dict[str, Any]:
+    """The machine a run's times belong to: cores, device, versions."""
+    import torch
+
+    from .device import pick_device
+
+    device = pick_device()
+    return {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device.type,
+            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+            "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def print_plan(plan: dict[Path, dict[str, Any]], profile: str, last: dict[str, float]) -> None:
+    """The zoo models the run will train, with sizes and estimated time (full and paper profiles)."""
+    from .. import plan as planning  # the model layer: only the runner, the top entry point, reaches up
+
+    configs = []
+    for values in plan.values():
+        configs += [c for c in planning.zoo_configs(values) if c not in configs]
+    results_file = results_dir() / "00_data_and_models.json"
+    planned = planning.plan(configs, results_file=results_file)
+    print(f"[run_all] {profile} profile: " + planning.describe(
+        planned, {nb.stem: last[nb.stem] for nb in plan if nb.stem in last}), flush=True)
+
+
+def refuse_paper_on_cpu(profile: str, yes: bool) -> bool:
+    """True (and says why) when the paper profile would start hours of CPU work without ``--yes``."""
+    from .device import pick_device
+
+    if profile != "paper" or yes or pick_device().type != "cpu":
+        return False
+    print("[run_all] the paper profile is meant for a GPU and this machine has none: stopping after the plan. "
+          "Run it anyway with --yes, or use --profile full (the full training sets, sized for a CPU).",
+          file=sys.stderr, flush=True)
+    return True
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
@@ -164,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-preflight", action="store_true", help="skip the data check")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a parameter on top of the profile (repeatable; VALUE is YAML)")
+    parser.add_argument("--yes", action="store_true", help="run the paper profile even without a GPU")
+    parser.add_argument("--plan-only", action="store_true", help="print the plan and stop")
     args = parser.parse_args(argv)
     try:
         selected = notebooks(args.notebooks, args.dir)
@@ -174,6 +272,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.no_preflight and not preflight():
         return 2
+    # A profile other than quick writes under runs/<profile>/; the kernels inherit the variable.
+    os.environ["HALFWAY_OUTPUT"] = str(profile_root(args.profile))
+    last = last_timings(results_dir() / "run_summary.json")
+    if args.profile != "quick" or args.plan_only:
+        print_plan(plan, args.profile, last)
+        if args.plan_only:
+            return 0
+        if refuse_paper_on_cpu(args.profile, args.yes):
+            return 2
     os.environ.setdefault("HALFWAY_QUIET", "1")  # kernels inherit it: no progress bars
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -181,16 +288,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     # ...and let it import this checkout's halfway_utils even where it is not installed.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    rows = []
+    rows, begin = [], time.perf_counter()
     for notebook in selected:
         extra = {k: v for k, v in plan[notebook].items() if k in overrides}
-        print(f"[run_all] {notebook.stem} ({args.profile}{', ' + str(extra) if extra else ''}) ...", flush=True)
+        hint = f"; last run {last[notebook.stem]:.0f}s" if notebook.stem in last else ""
+        print(f"[run_all] {notebook.stem} ({args.profile}{', ' + str(extra) if extra else ''}{hint}) ...",
+              flush=True)
         row = run_one(notebook, plan[notebook], args.timeout)
         print(f"[run_all] {notebook.stem}: {row['status']} in {row['seconds']:.1f}s"
               + (f"\n          {row['error']}\n          log: {row['log']}" if row["error"] else ""),
               flush=True)
         rows.append(row)
-    write_json({"profile": args.profile, "notebooks": rows}, results_dir() / "run_summary.json")
+    write_json({"profile": args.profile, "overrides": overrides, "machine": machine(),
+                "seconds": round(time.perf_counter() - begin, 1), "notebooks": rows},
+               results_dir() / "run_summary.json")
     print("\n" + summary_table(rows), flush=True)
     failed = [r["notebook"] for r in rows if r["status"] != "ok"]
     if failed:
