@@ -186,6 +186,22 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 EpochHook = Callable[[int, dict[str, list[float]]], None]
 
 
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                batch_size: int, generator: torch.Generator,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+    """One pass over the whole set held as one tensor, in shuffled index-slice batches."""
+    model.train()
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+
+
 def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int, ...],
          on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train from scratch; return the payload that the cache stores."""
@@ -216,16 +232,7 @@ def _fit(config: TrainConfig, device: torch.device, checkpoint_epochs: tuple[int
 
     record(0)
     for epoch in progress(range(1, config.epochs + 1), desc=config.label, leave=False):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator).to(device)
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+        train_epoch(model, optimizer, x_train, y_train, config.batch_size, generator, scheduler)
         record(epoch)
         if len(x_train) > EPOCH_LINES_FROM:
             stage(f"{config.label} epoch {epoch}/{config.epochs}: train acc {history['train_acc'][-1]:.4f}")

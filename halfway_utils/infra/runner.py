@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         if refuse_paper_on_cpu(args.profile, args.yes):
             return 2
     os.environ.setdefault("HALFWAY_QUIET", "1")  # kernels inherit it: no progress bars
+    # Idle OpenMP threads sleep instead of spinning: with any other busy process on a small CPU,
+    # spinning made a 2-thread training step ~25x slower (passive: within 20% of an idle machine).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     # Kernel specs start 'python': make it the Python that runs this (the project's env).
