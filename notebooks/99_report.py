@@ -46,13 +46,16 @@ from halfway_utils.evidence import report
 from halfway_utils.infra.paths import figures_dir
 
 table = report.claims_table()
+tables = report.profile_tables() if P["profile"] == "quick" else {P["profile"]: table}
 pd.set_option("display.max_colwidth", 80)
 table[["id", "title", "verdict", "by_stratum", "effect", "null", "replicates", "profile"]]
 
 # %% [markdown]
 # ## Every claim at a glance
 # One forest plot per claim: the primary effect in each (data set, architecture) stratum and
-# pooled, with its 95% interval, against the rule's margin; the colour is the verdict.
+# pooled, with its 95% interval, against the rule's margin; the colour is the verdict. Where a
+# committed full-profile run sits beside this one (`runs/full/`), its estimates are drawn on the
+# same rows with square markers.
 
 # %%
 import matplotlib.pyplot as plt
@@ -60,7 +63,7 @@ import matplotlib.pyplot as plt
 from halfway_utils.infra import plotting
 
 plotting.set_style()
-fig = report.overview_figure(table)
+fig = report.overview_figure(tables)
 plotting.save_figure(fig, "claims_overview")
 plt.show()
 
@@ -70,6 +73,15 @@ plt.show()
 
 # %%
 display(Markdown(report.verdict_markdown(table)))
+
+# %% [markdown]
+# ## Does a verdict depend on the scale?
+# Each profile with a ledger, side by side: the verdict per stratum and the sizes it stands on, then
+# every claim or stratum whose verdict differs between the quick subsets and the full training sets.
+
+# %%
+display(Markdown(report.side_by_side_markdown(tables)))
+print("\n".join(report.scale_changes(tables)) or "no verdict changes with the scale")
 
 # %% [markdown]
 # ## Each claim with its figure
@@ -92,7 +104,7 @@ for _, row in table.iterrows():
 # `figures/claims.md`, and the README's verdict block when this run writes into the repository.
 
 # %%
-path = report.write_report(table)
-updated = report.update_readme(table)
+path = report.write_report(table, tables)
+updated = report.update_readme(table, tables=tables)
 missing = table.loc[table["verdict"] == report.MISSING, "id"].tolist()
 print(f"wrote {path}; README updated: {updated}; missing claims: {missing or 'none'}")

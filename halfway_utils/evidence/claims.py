@@ -231,11 +231,13 @@ def ledger_dir() -> Path:
     return results_dir("claims")
 
 
-def load_all() -> dict[str, Claim | None]:
-    """Every known claim's entry, ``None`` where none was recorded or it cannot be read."""
+def load_all(directory: Path | None = None) -> dict[str, Claim | None]:
+    """Every known claim's entry (from ``directory``, default this run's ledger), ``None`` where
+    none was recorded or it cannot be read."""
+    directory = ledger_dir() if directory is None else Path(directory)
     out: dict[str, Claim | None] = {}
     for claim_id in CLAIMS:
-        path = ledger_dir() / f"{claim_id}.json"
+        path = directory / f"{claim_id}.json"
         try:
             entry = Claim(**json.loads(path.read_text()))
             out[claim_id] = entry if entry.verdict in VERDICTS else None

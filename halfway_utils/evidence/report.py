@@ -48,7 +48,7 @@ def claims_table(ledger: dict[str, Claim | None] | None = None) -> pd.DataFrame:
             rows.append({**base, "reading": "", "measurement": "", "rule": "", "verdict": MISSING,
                          "figures": "", "notebook": meta["notebook"], "profile": "", "primary": "",
                          "null": "", "effect": "", "by_stratum": "", "strata": [], "replicates": 0,
-                         "rule_changes": []})
+                         "rule_changes": [], "margin": float("nan"), "pooled": {}, "sizes": ""})
             continue
         primary = entry.measurements.get(entry.primary) if entry.primary else None
         rows.append({**base, "reading": entry.statement,
@@ -57,8 +57,79 @@ def claims_table(ledger: dict[str, Claim | None] | None = None) -> pd.DataFrame:
                      "notebook": entry.notebook, "profile": entry.profile, "primary": entry.primary,
                      "null": entry.null, "effect": format_measurements({entry.primary: primary}) if primary else "",
                      "by_stratum": by_stratum(entry.strata), "strata": entry.strata,
-                     "replicates": entry.replicates, "rule_changes": list(entry.rule_changes)})
+                     "replicates": entry.replicates, "rule_changes": list(entry.rule_changes),
+                     "margin": float("nan") if entry.margin is None else entry.margin,
+                     "pooled": dict(primary or {}), "sizes": sizes(entry.parameters)})
     return pd.DataFrame(rows)
+
+
+# The parameters that say how much data a claim's measurement stands on, in the order shown.
+SIZE_KEYS = ("n_train", "n_test", "n_pairs", "n_inputs", "n_samples", "n_attack", "n_queries",
+             "random_n_train", "width_n_train", "sweep_n_train")
+
+
+def sizes(parameters: dict[str, Any]) -> str:
+    """The data sizes behind a ledger entry, e.g. ``n_train=60000 (full), n_test=10000 (full), seeds 0-2``."""
+    parts = []
+    for key in SIZE_KEYS:
+        if key in parameters:
+            value = parameters[key]
+            parts.append(f"{key}={'full' if value is None else value}")
+    seeds = parameters.get("seeds")
+    if seeds:
+        parts.append(f"seeds {min(seeds)}-{max(seeds)}" if len(seeds) > 1 else f"seed {seeds[0]}")
+    return ", ".join(parts)
+
+
+def profile_ledgers(root: Path | None = None) -> dict[str, Path]:
+    """The ledgers a report can show: this output root's (quick), and ``runs/<profile>/`` ones beside it."""
+    root = output_root() if root is None else Path(root)
+    found = {"quick": root / "results" / "claims"}
+    for profile in ("full", "paper"):
+        ledger = root / "runs" / profile / "results" / "claims"
+        if ledger.is_dir() and any(ledger.glob("*.json")):
+            found[profile] = ledger
+    return found
+
+
+def profile_tables(root: Path | None = None) -> dict[str, pd.DataFrame]:
+    """One claims table per profile with a ledger (quick first)."""
+    return {profile: claims_table(load_all(ledger)) for profile, ledger in profile_ledgers(root).items()}
+
+
+def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[str]:
+    """One sentence per claim (or stratum) whose verdict differs between ``base`` and another profile."""
+    out = []
+    ref = tables[base].set_index("id")
+    for profile, table in tables.items():
+        if profile == base:
+            continue
+        for _, r in table.iterrows():
+            before = ref.loc[r["id"]]
+            if r["verdict"] != before["verdict"]:
+                out.append(f"{r['id']}: {before['verdict']} ({base}) -> {r['verdict']} ({profile})")
+            old = {s["stratum"]: s["verdict"] for s in before["strata"]}
+            for stratum in r["strata"]:
+                was = old.get(stratum["stratum"])
+                if was is not None and was != stratum["verdict"]:
+                    out.append(f"{r['id']} {stratum['stratum']}: {was} ({base}) -> {stratum['verdict']} ({profile})")
+    return out
+
+
+def side_by_side_markdown(tables: dict[str, pd.DataFrame], link_prefix: str = "") -> str:
+    """Each claim's verdict, by stratum, for every profile with a ledger, with the sizes behind it."""
+    names = list(tables)
+    head = "| claim | " + " | ".join(f"{p}: verdict (by stratum) | {p}: models, sizes" for p in names) + " |"
+    lines = [head, "|---|" + "---|---|" * len(names)]
+    by_id = {p: t.set_index("id") for p, t in tables.items()}
+    for claim_id in CLAIMS:
+        cells = []
+        for p in names:
+            r = by_id[p].loc[claim_id]
+            strata = f" ({_cell(r['by_stratum'])})" if r["by_stratum"] else ""
+            cells += [f"**{r['verdict']}**{strata}", f"{r['replicates'] or '-'} models; {_cell(r['sizes']) or '-'}"]
+        lines.append(f"| {claim_id} {CLAIMS[claim_id]['title']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _cell(text: str) -> str:
@@ -83,14 +154,27 @@ def _strata_lines(strata: list[dict[str, Any]]) -> list[str]:
             f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]" for row in strata]
 
 
-def full_markdown(table: pd.DataFrame) -> str:
-    """The whole report as Markdown: verdict table, then each claim in detail."""
+def scale_section(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Markdown lines comparing the profiles (empty with a single profile)."""
+    if len(tables) < 2:
+        return []
+    changes = scale_changes(tables)
+    others = ", ".join(f"`runs/{p}/`" for p in tables if p != "quick")
+    return ["## Quick and full side by side", "",
+            f"The same rules on the quick subsets and on the larger profile(s) ({others}); "
+            "sizes are the parameters the measurement stands on (full = the whole split).", "",
+            side_by_side_markdown(tables), "",
+            "Verdicts that change with the scale: " + ("; ".join(changes) if changes else "none") + ".", ""]
+
+
+def full_markdown(table: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> str:
+    """The whole report as Markdown: verdict table, the profiles side by side, then each claim in detail."""
     profiles = sorted({p for p in table["profile"] if p})
     out = ["# Claims report", "",
            f"Generated by `notebooks/99_report.ipynb` from the claims ledger (`results/claims/`); "
            f"profile(s): {', '.join(profiles) or 'none'}. A claim with no ledger entry is *missing*.",
            "", "![Every claim's primary effect against its margin, per stratum](claims_overview.png)", "",
-           verdict_markdown(table), ""]
+           verdict_markdown(table), "", *scale_section(tables or {})]
     for _, r in table.iterrows():
         out += [f"## {r['id']} · {r['title']} ({r['paper']})", "",
                 f"- **Our reading:** {_cell(r['reading']) or '-'}",
@@ -107,13 +191,14 @@ def full_markdown(table: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def write_report(table: pd.DataFrame) -> Path:
-    """Write ``figures/claims.md``."""
+def write_report(table: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write ``figures/claims.md`` (with the profiles side by side when ``tables`` holds several)."""
     path = figures_dir() / "claims.md"
-    return atomic_write(path, full_markdown(table))
+    return atomic_write(path, full_markdown(table, tables))
 
 
-def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md") -> bool:
+def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md",
+                  tables: dict[str, pd.DataFrame] | None = None) -> bool:
     """Rewrite the README's verdict block; only when writing into the repository itself."""
     if output_root() != REPO_ROOT or not readme.exists():
         return False
@@ -125,7 +210,9 @@ def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md") -
              f"(figures/claims_overview.png)\n\n"
              f"Verdicts from the last `./run_all.sh` (profile: {', '.join(profiles)}); "
              f"details in [figures/claims.md](figures/claims.md).\n\n"
-             f"{verdict_markdown(table, link_prefix='figures/')}\n{END}")
+             f"{verdict_markdown(table, link_prefix='figures/')}\n"
+             + ("\n" + "\n".join(scale_section(tables)).replace("## ", "### ") if tables and len(tables) > 1
+                else "") + f"\n{END}")
     new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     if new != text:
         atomic_write(readme, new)
@@ -136,61 +223,74 @@ VERDICT_COLORS = {"supported": "#1b9e77", "not supported": "#d95f02", "inconclus
                   MISSING: "#999999"}
 
 
-def overview_rows(table: pd.DataFrame) -> pd.DataFrame:
+def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
     """Long table for the overview: per claim, its pooled primary and each stratum's, with verdicts."""
     rows = []
     for _, r in table.iterrows():
+        base = {"id": r["id"], "profile": profile or r["profile"], "primary": r["primary"],
+                "margin": r["margin"]}
         if r["verdict"] == MISSING or not r["primary"]:
-            rows.append({"id": r["id"], "label": "(not recorded with a rule)", "value": float("nan"),
-                         "low": float("nan"), "high": float("nan"), "verdict": r["verdict"], "pooled": True,
-                         "margin": float("nan"), "primary": r["primary"]})
+            rows.append({**base, "label": "(not recorded with a rule)", "value": float("nan"),
+                         "low": float("nan"), "high": float("nan"), "verdict": r["verdict"], "pooled": True})
             continue
-        primary = r["primary"]
-        entry = load_all().get(r["id"])
-        pooled = entry.measurements.get(primary, {}) if entry else {}
-        margin = entry.margin if entry and entry.margin is not None else float("nan")
-        rows.append({"id": r["id"], "label": "pooled", "value": pooled.get("value"), "low": pooled.get("low"),
-                     "high": pooled.get("high"), "verdict": r["verdict"], "pooled": True, "margin": margin,
-                     "primary": primary})
-        for s in r["strata"]:
-            rows.append({"id": r["id"], "label": str(s["stratum"]), "value": s.get("value"), "low": s.get("low"),
-                         "high": s.get("high"), "verdict": s["verdict"], "pooled": False, "margin": margin,
-                         "primary": primary})
+        pooled = r["pooled"] or {}
+        rows.append({**base, "label": "pooled", "value": pooled.get("value"), "low": pooled.get("low"),
+                     "high": pooled.get("high"), "verdict": r["verdict"], "pooled": True})
+        for stratum in r["strata"]:
+            rows.append({**base, "label": str(stratum["stratum"]), "value": stratum.get("value"),
+                         "low": stratum.get("low"), "high": stratum.get("high"), "verdict": stratum["verdict"],
+                         "pooled": False})
     return pd.DataFrame(rows)
 
 
-def overview_figure(table: pd.DataFrame):
+PROFILE_MARKERS = {"quick": ("o", "D"), "full": ("s", "P"), "paper": ("^", "*")}  # (stratum, pooled)
+
+
+def overview_figure(tables: pd.DataFrame | dict[str, pd.DataFrame]):
     """A forest plot per claim: each stratum's primary effect and the pooled one, with its 95%
-    interval, against the rule's margin (dashed), coloured by verdict."""
+    interval, against the rule's margin (dashed), coloured by verdict; one marker shape per profile
+    (quick and full side by side on the same row, offset)."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    rows = overview_rows(table)
+    tables = {"quick": tables} if isinstance(tables, pd.DataFrame) else dict(tables)
+    rows = pd.concat([overview_rows(t, p) for p, t in tables.items()], ignore_index=True)
+    profiles = list(tables)
+    offset = {p: (len(profiles) - 1) / 2 * 0.3 - i * 0.3 for i, p in enumerate(profiles)}
     ids = list(dict.fromkeys(rows["id"]))
-    heights = [max(1, int((rows["id"] == i).sum())) * 0.32 + 0.7 for i in ids]
+    labels = {i: list(dict.fromkeys(rows.loc[rows["id"] == i, "label"])) for i in ids}
+    heights = [max(1, len(labels[i])) * (0.3 + 0.12 * len(profiles)) + 0.7 for i in ids]
     fig, axes = plt.subplots(len(ids), 1, figsize=(8, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, claim_id in zip(axes[:, 0], ids):
-        sub = rows[rows["id"] == claim_id].reset_index(drop=True)
-        y = list(range(len(sub)))[::-1]
-        for yi, (_, r) in zip(y, sub.iterrows()):
+        sub = rows[rows["id"] == claim_id]
+        ypos = {lab: len(labels[claim_id]) - 1 - k for k, lab in enumerate(labels[claim_id])}
+        for _, r in sub.iterrows():
+            if pd.isna(r["value"]):
+                continue
+            yi = ypos[r["label"]] + offset[r["profile"]]
             color = VERDICT_COLORS.get(r["verdict"], "#999999")
             low, high = (r["low"], r["high"]) if pd.notna(r["low"]) else (r["value"], r["value"])
-            if pd.notna(r["value"]):
-                ax.plot([low, high], [yi, yi], color=color, lw=2.2 if r["pooled"] else 1.4)
-                ax.plot([r["value"]], [yi], marker="D" if r["pooled"] else "o", color=color,
-                        ms=7 if r["pooled"] else 5)
-        if pd.notna(sub["margin"].iloc[0]):
-            ax.axvline(sub["margin"].iloc[0], color="k", ls="--", lw=0.8)
-        ax.set_yticks(y, [f"{lab}" for lab in sub["label"]], fontsize=7)
-        title = CLAIMS[claim_id]["title"]
-        ax.set_title(f"{claim_id} · {title}: {sub['primary'].iloc[0] or '-'}", fontsize=8, loc="left")
+            marker = PROFILE_MARKERS.get(r["profile"], ("o", "D"))[1 if r["pooled"] else 0]
+            ax.plot([low, high], [yi, yi], color=color, lw=2.2 if r["pooled"] else 1.4)
+            ax.plot([r["value"]], [yi], marker=marker, color=color, ms=7 if r["pooled"] else 5)
+        margins = sub["margin"].dropna()
+        if len(margins):
+            ax.axvline(margins.iloc[0], color="k", ls="--", lw=0.8)
+        ax.set_yticks(list(ypos.values()), list(ypos), fontsize=7)
+        ax.set_ylim(-0.6, len(ypos) - 0.4)
+        primary = next((p for p in sub["primary"] if p), "-")
+        ax.set_title(f"{claim_id} · {CLAIMS[claim_id]['title']}: {primary}", fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
     handles = [Line2D([0], [0], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLORS.items()]
-    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, frameon=False,
+    if len(profiles) > 1:
+        handles += [Line2D([0], [0], color="k", marker=PROFILE_MARKERS.get(p, ("o",))[0], lw=0, label=p)
+                    for p in profiles]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle("Every claim's primary effect per stratum (dots) and pooled (diamonds), 95% intervals; "
+    shown = " and ".join(profiles)
+    fig.suptitle(f"Every claim's primary effect per stratum and pooled ({shown}), 95% intervals; "
                  "dashed: the rule's margin", fontsize=8, y=1.02)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig

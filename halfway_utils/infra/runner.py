@@ -32,7 +32,8 @@ import sys
 import threading
 import time
 import traceback
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_preflight and not preflight():
         return 2
     # A profile other than quick writes under runs/<profile>/; the kernels inherit the variable.
-    os.environ["HALFWAY_OUTPUT"] = str(profile_root(args.profile))
+    with environment(HALFWAY_OUTPUT=str(profile_root(args.profile))):
+        return run(args, selected, overrides, plan)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block, then restore the old values."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(args: argparse.Namespace, selected: list[Path], overrides: dict[str, Any],
+        plan: dict[Path, dict[str, Any]]) -> int:
+    """The run itself, once the command line is known to be good: plan, notebooks, summary."""
     last = last_timings(results_dir() / "run_summary.json")
     if args.profile != "quick" or args.plan_only:
         print_plan(plan, args.profile, last)
