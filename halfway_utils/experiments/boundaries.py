@@ -1,3 +1,4 @@
+
 """Notebook 01 (claim H1): where a trained network's decision flips between two samples.
 
 Our reading of *Meet You Halfway* (BenShmuel 2022): on the straight segment
@@ -40,6 +41,7 @@ from ..evidence import claims, stats
 from ..evidence.stats import Estimate
 from ..infra import params as p
 from ..infra.device import pick_device, seed_everything
+from ..infra.progress import stage
 from ..infra.store import save_results
 from ..methods import segments
 from ..train import TrainConfig, TrainResult, build_model, load_split, train
@@ -279,6 +281,7 @@ def scan_zoo(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int]
             misfits.append(result)
             continue
         models[(config.dataset, config.arch, config.seed)] = result.model
+        stage(f"scanning segments with {config.label} and its untrained twin")
         key = {"dataset": config.dataset, "arch": config.arch, "seed": config.seed}
         split, kinds = sets[config.dataset], pairs[config.dataset]
         with scan_threads():
@@ -288,6 +291,7 @@ def scan_zoo(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int]
         rows += r
         frames += f
         nulls.append(null)
+    stage("scanning segments with the 1-NN rule")
     with scan_threads():
         nearest = scan_nearest(sets, pairs, grid=grid, device=device)
     if not frames:

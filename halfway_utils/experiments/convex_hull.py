@@ -36,6 +36,7 @@ from ..evidence.claims import Claim, Rule
 from ..evidence.stats import Estimate
 from ..infra import params as p
 from ..infra.params import ParameterError
+from ..infra.progress import stage
 from ..methods import hull
 from ..methods.neighbors import nearest
 from ..models import count_parameters, embed, predict
@@ -213,6 +214,7 @@ def pixel_tables(splits: Mapping[str, Split], *, tol: float, device: str | None 
     ``(dataset, "pixel")`` (no held-out table for a split without held-out samples)."""
     tests, helds = {}, {}
     for name, split in splits.items():
+        stage(f"{name}: pixel-space hull distances of {split.n_queries} queries to {len(split.x_train)} samples")
         if split.x_held is None:
             tests[(name, "pixel")] = split_table(split, tol=tol, device=device)
             continue
@@ -270,6 +272,7 @@ def feature_tables(splits: Mapping[str, Split], archs: Sequence[str], seeds: Seq
             misfits.append(result)
             continue
         space = (config.dataset, f"{config.arch}/seed{config.seed}")
+        stage(f"feature-space hull distances for {config.label}")
         feats = [flatten(embed(result.model, x)) for x in (split.x_train, split.x_query, split.x_held)]
         row["feature_dim"] = feats[0].shape[1]
         tests[space], helds[space] = paired_tables(

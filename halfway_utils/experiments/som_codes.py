@@ -48,6 +48,7 @@ from .. import data, zoo
 from ..evidence import claims, stats
 from ..evidence.stats import Estimate
 from ..infra import params as p
+from ..infra.progress import stage
 from ..methods import attacks
 from ..methods.som import SOM
 from ..models import eval_mode, predict
@@ -514,6 +515,7 @@ def fit_zoo(datasets: Sequence[str], archs: Sequence[str], seeds: Sequence[int],
         if config.dataset not in samples:
             samples[config.dataset] = data.load(config.dataset, "test", n=n_samples, seed=0)
         x, y = samples[config.dataset]
+        stage(f"SOM codes of every layer of {config.label} and its untrained twin")
         twin = untrained_twin(config, next(model.parameters()).device)
         fitted[(config.dataset, config.arch, config.seed)] = fit_codes(
             model, x, y, rows=rows, cols=cols, seed=config.seed, epochs=epochs, untrained=twin,

@@ -49,6 +49,7 @@ from .. import zoo as model_zoo
 from ..evidence import claims, stats
 from ..evidence.stats import Estimate
 from ..infra import params as p
+from ..infra.progress import stage
 from ..infra.store import save_results
 from ..methods import attacks
 from ..methods.boundary import boundary_distance, scan_paths
@@ -574,6 +575,7 @@ def adversarial_sets(zoos: Mapping[str, Zoo], attack_names: Sequence[str], eps_l
         data_key = f"{name}/test/zoo-subset/first{len(z.x)}"
         for atk in attack_names:
             for eps in eps_list:
+                stage(f"{name}: {atk} at eps {eps} from each of {len(z.models)} models")
                 for key, model in z.models.items():
                     xa, hit = attacks.adversarial_set(model, z.keys[key], z.x, z.y, attack=atk, eps=eps,
                                                       data_key=data_key, **attack_kw(atk, pgd_steps, seed))
@@ -694,6 +696,7 @@ def boundary_distances(zoos: Mapping[str, Zoo], adv: Mapping[tuple, Tensor],
     """
     frames = []
     for name, z in zoos.items():
+        stage(f"{name}: boundary distances along legitimate, adversarial and random directions")
         ok = boundary_inputs(z.models, z.x, z.y, n_boundary)
         partners: dict[str, set[str]] = {}  # source -> the models searched along its PGD directions
         for src, other in orient(pairs[name]):
