@@ -77,12 +77,11 @@ P = params.validate(locals(), boundaries.PARAMETERS)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import seaborn as sns
 
 from halfway_utils import zoo
 from halfway_utils.infra import plotting
-from halfway_utils.infra.device import interactive
+from halfway_utils.teaching import explorers
 
 plotting.set_style()
 figs = plotting.Figures()
@@ -190,30 +189,20 @@ plt.show()
 # %% [markdown]
 # ## One path, seen by each model
 # The images morph from a to b in 9 frames; below, each seed-0 model's probability of a's class
-# (solid) and of b's class (dashed) along t. Run live, a slider moves along the path.
+# (solid) and of b's class (dashed) along t.
 
 # %%
 path = boundaries.morph_path(scan.models, sets[datasets[0]], pairs[datasets[0]], datasets[0], archs, seeds[0])
 figs.save(boundaries.figure_morph(path), "01_morph_path")
 plt.show()
-if interactive():
-    import ipywidgets as widgets
 
-    def show_point(t=0.5):
-        """The image at t and each model's prediction there."""
-        k = int(round(t * 100))
-        fig, axes = plt.subplots(1, 2, figsize=(7, 2.8), gridspec_kw={"width_ratios": [1, 2]})
-        axes[0].imshow(path.segment[k, 0], cmap="gray", vmin=0, vmax=1)
-        axes[0].axis("off")
-        axes[0].set_title(f"t = {path.ts[k]:.2f}")
-        for i, arch in enumerate(path.probs):
-            axes[1].bar(np.arange(len(path.classes)) + 0.27 * (i - 1), path.probs[arch][k], width=0.27, label=arch)
-        axes[1].set(xticks=range(len(path.classes)), xticklabels=path.classes, ylim=(0, 1))
-        axes[1].tick_params(axis="x", labelrotation=45, labelsize=7)
-        axes[1].legend(fontsize=7)
-        plt.show()
+# %% [markdown]
+# Explore the path: run live, a slider moves t from a to b and shows the image there and each
+# model's class probabilities (`teaching.explorers.path_figure`); under papermill it is drawn at t = 0.5.
 
-    widgets.interact(show_point, t=widgets.FloatSlider(0.5, min=0, max=1, step=0.01))
+# %%
+explorers.explorer(explorers.path_figure, path, t=(0.0, 1.0, 0.01, 0.5))
+plt.show()
 
 # %% [markdown]
 # ## Record the claim

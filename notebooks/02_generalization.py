@@ -160,6 +160,18 @@ figs.save(fig, "02_shared_errors")
 plt.show()
 
 # %% [markdown]
+# Explore the primary's inputs: run live, a slider steps through the test inputs the pixel 1-NN rule
+# gets wrong, each with its nearest training sample and what every network predicts there (the same
+# wrong label, the right one or another); under papermill the first one is drawn.
+
+# %%
+from halfway_utils.teaching import explorers
+
+explorers.explorer(explorers.shared_error_figure, data, per_sample, datasets[0],
+                   k=(0, len(explorers.nn_errors(data[datasets[0]])) - 1, 1))
+plt.show()
+
+# %% [markdown]
 # Raw agreement, reported only: test accuracy, agreement with the pixel and the feature 1-NN
 # label (bars: mean over the fitted models, whiskers their range). The floor that accuracy alone
 # gives the pixel agreement, acc(net) + acc(1-NN) − 1, is the table's `agreement_floor` column.

@@ -184,6 +184,19 @@ figs.save(transfer.figure_transfer_vs_eps(rates), "03_transfer_vs_eps")
 plt.show()
 
 # %% [markdown]
+# Explore one input: run live, sliders set ε, the source model and the input; PGD (`pgd_steps` steps)
+# runs on that one image and every model predicts on the result (red: fooled). Under papermill it is
+# drawn once at ε_ref from the first model.
+
+# %%
+from halfway_utils.teaching import explorers
+
+z = next(iter(zoos.values()))
+explorers.explorer(explorers.epsilon_figure, z, pgd_steps, eps=(0.0, max(0.3, eps_ref), 0.01, eps_ref),
+                   source=list(z.models), index=(0, len(z.x) - 1, 1))
+plt.show()
+
+# %% [markdown]
 # ## H3: distances to the boundary along three kinds of direction
 # For the first `n_boundary` inputs that every model classifies correctly: MD along the
 # legitimate direction, along each source model's PGD direction at ε_ref (searched for the

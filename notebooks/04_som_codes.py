@@ -178,6 +178,18 @@ s1_figs.save(som_codes.figure_occupancy(fitted, datasets, show_arch, seeds[0]), 
 plt.show()
 
 # %% [markdown]
+# Explore the layers: run live, a selector shows the same model's SOM at any layer, beside every
+# layer's purity and normalized MI; under papermill the first hidden layer is drawn.
+
+# %%
+from halfway_utils.teaching import explorers
+
+key = (datasets[0], show_arch, seeds[0])
+som_layers = list(fitted[key].mapper.layers)
+explorers.explorer(explorers.occupancy_figure, fitted, key, layer=explorers.choice(som_layers, som_layers[1]))
+plt.show()
+
+# %% [markdown]
 # ## S1 · The measurement, per model
 # Per model, the rise from the first to the last hidden layer of the MI above the shuffled-label
 # null, in the trained network and in its untrained twin; the primary is the trained rise minus

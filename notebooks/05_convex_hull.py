@@ -169,6 +169,19 @@ plt.show()
 sizes.round(3)
 
 # %% [markdown]
+# Explore one test image: run live, sliders set the training-set size (the first n samples, so the
+# sets are nested and the hull only grows) and the query; it shows the nearest training sample, the
+# closest point of the hull and both distances against n. Under papermill: the whole training set.
+
+# %%
+from halfway_utils.teaching import explorers
+
+hull_split = splits[datasets[0]]
+n_max = len(hull_split.x_train)
+explorers.explorer(explorers.hull_figure, hull_split, n_train=(10, n_max, 10, n_max), query=(0, n_queries - 1, 1))
+plt.show()
+
+# %% [markdown]
 # ## C1 · Verdict
 # The primary per (dataset, space) stratum and pooled, against the margin. A "not supported" here
 # means the test queries are no further outside the hull than new training draws: they are outside

@@ -185,8 +185,9 @@ def test_flip_points_pairs_and_projection():
 
 def defaults() -> dict:
     return {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp", "cnn"], "seeds": [0, 1], "n_boot": 1000,
-            "n_train": 1000, "n_test": 1000, "n_inputs": 200, "attack_names": ["pgd", "fgsm"], "eps_list": [0.05, 0.1], "eps_ref": 0.1,
-            "pgd_steps": 10, "max_eps_legitimate": 12.0, "max_eps_adversarial": 12.0, "max_eps_random": 60.0,
+            "n_train": 1000, "n_test": 1000, "n_inputs": 200, "attack_names": ["pgd", "fgsm"],
+            "eps_list": [0.05, 0.1], "eps_ref": 0.1, "pgd_steps": 10, "max_eps_legitimate": 12.0,
+            "max_eps_adversarial": 12.0, "max_eps_random": 60.0,
             "grid": 1000, "n_boundary": 100, "n_cross": 2, "n_paths": 200, "seed": 0, "device": None,
             "torch_threads": None}
 

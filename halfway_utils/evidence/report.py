@@ -116,6 +116,21 @@ def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[
     return out
 
 
+def compare(claim_ids: list[str], root: Path | None = None) -> pd.DataFrame:
+    """The named claims' verdict, strata, models and sizes in every profile with a ledger, and what changed.
+
+    A notebook's last cell shows this for its own claims: the quick run beside the committed full run.
+    """
+    tables = profile_tables(root)
+    rows = [{"claim": r["id"], "profile": profile, "verdict": r["verdict"], "by stratum": r["by_stratum"],
+             "models": r["replicates"], "sizes": r["sizes"]}
+            for profile, table in tables.items() for _, r in table.iterrows() if r["id"] in claim_ids]
+    frame = pd.DataFrame(rows)
+    changes = [c for c in scale_changes(tables) if c.split(":")[0].split(" ")[0] in claim_ids]
+    frame.attrs["changes"] = changes
+    return frame
+
+
 def side_by_side_markdown(tables: dict[str, pd.DataFrame], link_prefix: str = "") -> str:
     """Each claim's verdict, by stratum, for every profile with a ledger, with the sizes behind it."""
     names = list(tables)
