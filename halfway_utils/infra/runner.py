@@ -20,7 +20,8 @@ profile writes them under ``runs/<profile>/``. A full or paper run first prints 
 on a machine without a GPU the paper profile stops after the plan unless ``--yes`` is
 given. While a notebook runs, its stage lines (``infra.progress.stage``) are printed
 with the elapsed time and kept in its log; each notebook's line shows the time it took
-in the last run of the same profile.
+in the last run of the same profile. The run ends by building the static site
+(``site/``, or ``runs/<profile>/site/``) from the executed notebooks and the ledger.
 """
 from __future__ import annotations
 
@@ -263,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a parameter on top of the profile (repeatable; VALUE is YAML)")
     parser.add_argument("--yes", action="store_true", help="run the paper profile even without a GPU")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and stop")
+    parser.add_argument("--no-site", action="store_true", help="do not build the static site at the end")
     args = parser.parse_args(argv)
     try:
         selected = notebooks(args.notebooks, args.dir)
@@ -308,7 +310,8 @@ def run(args: argparse.Namespace, selected: list[Path], overrides: dict[str, Any
     # spinning made a 2-thread training step ~25x slower (passive: within 20% of an idle machine).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # The inline backend, so that each executed notebook (and its site page) carries its figures.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     # Kernel specs start 'python': make it the Python that runs this (the project's env).
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     # ...and let it import this checkout's halfway_utils even where it is not installed.
@@ -329,6 +332,14 @@ def run(args: argparse.Namespace, selected: list[Path], overrides: dict[str, Any
                results_dir() / "run_summary.json")
     print("\n" + summary_table(rows), flush=True)
     failed = [r["notebook"] for r in rows if r["status"] != "ok"]
+    if not args.no_site:
+        from .site import build as build_site  # the entry point renders the evidence layer's ledger
+
+        try:
+            print(f"[run_all] site: {build_site().as_uri()}", flush=True)
+        except Exception as err:  # noqa: BLE001 - the notebooks' summary stands; the failure is reported
+            print(f"[run_all] site not built: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            failed.append("site")
     if failed:
         print(f"\n[run_all] {len(failed)} notebook(s) failed: {', '.join(failed)} "
               f"(logs in {results_dir('logs')})", file=sys.stderr, flush=True)
