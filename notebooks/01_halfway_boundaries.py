@@ -235,3 +235,16 @@ boundaries.save(scan, per_stratum, history, measurements, P)
 # %%
 print(claim.summary())
 per_stratum
+
+# %% [markdown]
+# ## Quick and full side by side
+# The same rule on the quick subsets and on the full training sets: H1's verdict in every
+# profile with a ledger (a quick run beside the committed full run in `runs/full/`), the models and
+# sizes behind each, and every verdict that changes with the scale (why, in the notes below).
+
+# %%
+from halfway_utils.evidence import report
+
+scale = report.compare(['H1'])
+print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
+scale

@@ -296,3 +296,16 @@ generalization.save_run(agree, strata_table, kappas, random_table, widths_table,
 
 # %%
 print(claim.summary())
+
+# %% [markdown]
+# ## Quick and full side by side
+# The same rule on the quick subsets and on the full training sets: H2's verdict in every
+# profile with a ledger (a quick run beside the committed full run in `runs/full/`), the models and
+# sizes behind each, and every verdict that changes with the scale (why, in the notes below).
+
+# %%
+from halfway_utils.evidence import report
+
+scale = report.compare(['H2'])
+print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
+scale

@@ -274,3 +274,16 @@ path = transfer.write_results(rates, summary, pair_table, landing, (h3, h4), tim
 for c in (h3, h4):
     print(c.summary(), "\n")
 print(f"wrote {path}; {time.perf_counter() - clock:.0f} s")
+
+# %% [markdown]
+# ## Quick and full side by side
+# The same rules on the quick subsets and on the full training sets: H3, H4's verdict in every
+# profile with a ledger (a quick run beside the committed full run in `runs/full/`), the models and
+# sizes behind each, and every verdict that changes with the scale (why, in the notes below).
+
+# %%
+from halfway_utils.evidence import report
+
+scale = report.compare(['H3', 'H4'])
+print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
+scale

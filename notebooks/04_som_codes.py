@@ -325,3 +325,16 @@ path = save_results("04_som_codes", {
 for claim in (s1_claim, s2_claim):
     print(claim.summary(), end="\n\n")
 print(f"wrote {path} in {time.time() - start:.0f} s")
+
+# %% [markdown]
+# ## Quick and full side by side
+# The same rules on the quick subsets and on the full training sets: S1, S2's verdict in every
+# profile with a ledger (a quick run beside the committed full run in `runs/full/`), the models and
+# sizes behind each, and every verdict that changes with the scale (why, in the notes below).
+
+# %%
+from halfway_utils.evidence import report
+
+scale = report.compare(['S1', 'S2'])
+print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
+scale

@@ -268,3 +268,16 @@ path = save_results("05_convex_hull", {
     "c2": {"verdict": c2.verdict, "width": c2_width, "primary": c2_primary, "measurements": c2_measurements},
     "seconds": round(time.perf_counter() - start_time, 1)}, P)
 print(f"C1: {c1.verdict}; C2: {c2.verdict}; wrote {path}")
+
+# %% [markdown]
+# ## Quick and full side by side
+# The same rules on the quick subsets and on the full training sets: C1, C2's verdict in every
+# profile with a ledger (a quick run beside the committed full run in `runs/full/`), the models and
+# sizes behind each, and every verdict that changes with the scale (why, in the notes below).
+
+# %%
+from halfway_utils.evidence import report
+
+scale = report.compare(['C1', 'C2'])
+print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
+scale

@@ -184,3 +184,13 @@ def test_the_overview_draws_both_profiles(tmp_path):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "quick" in labels and "full" in labels
     assert report.sizes({"n_train": None, "n_pairs": 5, "seeds": [0, 1, 2]}) == "n_train=full, n_pairs=5, seeds 0-2"
+
+
+def test_compare_shows_a_notebooks_claims_in_each_profile_with_their_changes(tmp_path):
+    _ledger(tmp_path, "quick", {"H1": "supported", "S1": "supported"}, 1000)
+    _ledger(tmp_path, "full", {"H1": "supported", "S1": "not supported"}, None)
+    frame = report.compare(["S1"], tmp_path)
+    assert list(frame["profile"]) == ["quick", "full"] and list(frame["verdict"]) == ["supported", "not supported"]
+    assert frame.attrs["changes"] == ["S1: supported (quick) -> not supported (full)",
+                                      "S1 mnist/mlp: supported (quick) -> not supported (full)"]
+    assert report.compare(["H1"], tmp_path).attrs["changes"] == []
