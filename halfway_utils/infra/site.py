@@ -81,6 +81,11 @@ INDEX = jinja2.Template("""
 commit {{ commits }}{% endif %}. Each verdict is computed
 from the claim's registered rule (its primary effect against the null, on the whole 95% interval, per stratum and
 pooled); the notebook that produced it is linked, with all its outputs.</p>
+{% if overview %}
+<h2 id="overview">Every claim's primary effect, per stratum</h2>
+<p class="overview"><a href="figures/{{ overview }}">
+  <img src="figures/{{ overview }}" alt="Every claim's primary effect against its margin, per stratum"></a></p>
+{% endif %}
 <h2 id="claims">Claims</h2>
 <div class="scroll"><table id="claims-table">
 <thead><tr><th>claim</th><th>what we test</th><th>verdict ({{ profiles }})</th>
@@ -112,11 +117,6 @@ pooled); the notebook that produced it is linked, with all its outputs.</p>
 </tbody></table></div>
 <p class="muted">A claim with no ledger entry shows as <i>missing</i>, never as supported. The full report with every
 measurement and rule: <a href="report.html">report.html</a>.</p>
-{% if overview %}
-<h2 id="overview">Every claim's primary effect, per stratum</h2>
-<p class="overview"><a href="figures/{{ overview }}">
-  <img src="figures/{{ overview }}" alt="Every claim's primary effect against its margin, per stratum"></a></p>
-{% endif %}
 <h2 id="notebooks">Notebooks</h2>
 {% if missing %}
 <p class="missing" id="missing-notebooks">Not executed in this run (no copy in <code>results/executed/</code>):
