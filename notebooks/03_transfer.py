@@ -287,3 +287,9 @@ from halfway_utils.evidence import report
 scale = report.compare(['H3', 'H4'])
 print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
 scale
+
+# %% [markdown]
+# Why strata move with the scale: H4's strata are the source model's architecture, and the full
+# profile has one ResNet per data set, so its ResNet strata read *inconclusive* (an interval across
+# models needs two or more). H3's strata are direction kinds over all models, so they keep their
+# verdicts.

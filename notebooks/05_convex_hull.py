@@ -281,3 +281,8 @@ from halfway_utils.evidence import report
 scale = report.compare(['C1', 'C2'])
 print("\n".join(scale.attrs["changes"]) or "no verdict changes with the scale")
 scale
+
+# %% [markdown]
+# Why strata differ with the scale: the full profile's feature spaces are the MLP's and the CNN's
+# (three models each on 50,000 samples; the ResNet is left out for the budget), so it has no
+# ResNet strata. C2's width sweep uses the quick subsets at both scales.

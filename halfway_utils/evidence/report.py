@@ -122,8 +122,8 @@ def compare(claim_ids: list[str], root: Path | None = None) -> pd.DataFrame:
     A notebook's last cell shows this for its own claims: the quick run beside the committed full run.
     """
     tables = profile_tables(root)
-    rows = [{"claim": r["id"], "profile": profile, "verdict": r["verdict"], "by stratum": r["by_stratum"],
-             "models": r["replicates"], "sizes": r["sizes"]}
+    rows = [{"claim": r["id"], "profile": profile, "verdict": r["verdict"], "primary": r["effect"],
+             "by stratum": r["by_stratum"], "models": r["replicates"], "sizes": r["sizes"]}
             for profile, table in tables.items() for _, r in table.iterrows() if r["id"] in claim_ids]
     frame = pd.DataFrame(rows)
     changes = [c for c in scale_changes(tables) if c.split(":")[0].split(" ")[0] in claim_ids]
