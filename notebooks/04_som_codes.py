@@ -184,7 +184,7 @@ plt.show()
 # %%
 from halfway_utils.teaching import explorers
 
-key = (datasets[0], show_arch, seeds[0])
+key = min(k for k in fitted if k[:2] == (datasets[0], show_arch))  # its first fitted model
 som_layers = list(fitted[key].mapper.layers)
 explorers.explorer(explorers.occupancy_figure, fitted, key, layer=explorers.choice(som_layers, som_layers[1]))
 plt.show()

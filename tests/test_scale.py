@@ -194,3 +194,9 @@ def test_compare_shows_a_notebooks_claims_in_each_profile_with_their_changes(tmp
     assert frame.attrs["changes"] == ["S1: supported (quick) -> not supported (full)",
                                       "S1 mnist/mlp: supported (quick) -> not supported (full)"]
     assert report.compare(["H1"], tmp_path).attrs["changes"] == []
+
+
+def test_a_paper_report_with_only_its_own_ledger_has_no_scale_changes(tmp_path):
+    _ledger(tmp_path, "full", {"H1": "supported"}, None)
+    tables = {"paper": report.profile_tables(tmp_path)["full"]}
+    assert report.scale_changes(tables) == [] and report.scale_section(tables) == []

@@ -100,6 +100,8 @@ def profile_tables(root: Path | None = None) -> dict[str, pd.DataFrame]:
 def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[str]:
     """One sentence per claim (or stratum) whose verdict differs between ``base`` and another profile."""
     out = []
+    if base not in tables:  # e.g. a paper run's report, which has only its own ledger
+        return out
     ref = tables[base].set_index("id")
     for profile, table in tables.items():
         if profile == base:

@@ -324,6 +324,8 @@ def figure_hull_vs_nn(tables: Tables, held: Tables, datasets: Sequence[str], spa
     fig, axes = plt.subplots(1, len(spaces), figsize=(4.2 * len(spaces), 4), squeeze=False)
     for ax, space in zip(axes[0], spaces):
         for i, name in enumerate(datasets):
+            if (name, space) not in tables:  # that data set's model of this space was excluded (not fitted)
+                continue
             t = tables[(name, space)]
             scale = np.median(t["nn"])
             ax.scatter(t["nn"] / scale, t["hull"] / scale, s=9, alpha=0.6, color=f"C{i}", label=f"{name}: test")

@@ -951,7 +951,15 @@ def figure_occupancy(fitted: Mapping[ModelKey, FittedModel], datasets: Sequence[
     palette = np.array(sns.color_palette("tab10", N_CLASSES))
     fig, axes = plt.subplots(len(datasets), 2, figsize=(7.2, 3.5 * len(datasets)), squeeze=False)
     for row, dataset in enumerate(datasets):
-        f = fitted[(dataset, arch, seed)]
+        # The asked-for seed, else this stratum's first fitted model (a misfit is excluded, not drawn).
+        key = (dataset, arch, seed) if (dataset, arch, seed) in fitted else \
+            min((k for k in fitted if k[:2] == (dataset, arch)), default=None)
+        if key is None:
+            for ax in axes[row]:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{dataset}/{arch}: no fitted model", ha="center", va="center")
+            continue
+        f = fitted[key]
         for col, layer in enumerate([f.mapper.layers[1], f.mapper.layers[-2]]):
             occ = occupancy(f.clean[layer], f.y, f.mapper.rows, f.mapper.cols, N_CLASSES).numpy()
             hits = occ.sum(-1)
@@ -964,9 +972,9 @@ def figure_occupancy(fitted: Mapping[ModelKey, FittedModel], datasets: Sequence[
                     ax.text(c, r, str(occ[r, c].argmax()), ha="center", va="center", fontsize=6)
             ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
             m = code_metrics(f.clean[layer], f.y, f.mapper.n_units, N_CLASSES)
-            ax.set_title(f"{dataset} · {layer}\npurity {m['purity']:.2f}, "
+            ax.set_title(f"{dataset} · {layer} (seed {key[2]})\npurity {m['purity']:.2f}, "
                          f"norm. MI {m['normalized_mi']:.2f}", fontsize=9)
-    fig.suptitle(f"S1: majority class per SOM unit ({arch}, seed {seed}; digit = class index)")
+    fig.suptitle(f"S1: majority class per SOM unit ({arch}; digit = class index)")
     fig.tight_layout()
     return fig
 
