@@ -175,12 +175,11 @@ def run_one(notebook: Path, values: dict[str, Any], timeout: int | None) -> dict
     executed = results_dir("executed") / notebook.name
     log_path = results_dir("logs") / f"{notebook.stem}.log"
     stages = results_dir("logs") / f"{notebook.stem}.progress"
-    os.environ[progress.ENV] = str(stages)  # the kernel inherits it
     start = time.perf_counter()
     status, error = "ok", ""
     terminal = sys.stdout
-    with open(log_path, "w") as log, redirect_stdout(log), redirect_stderr(log), \
-            StageEcho(stages, notebook.stem, terminal) as echo:
+    with environment(**{progress.ENV: str(stages)}), open(log_path, "w") as log, redirect_stdout(log), \
+            redirect_stderr(log), StageEcho(stages, notebook.stem, terminal) as echo:  # the kernel inherits ENV
         try:
             pm.execute_notebook(str(notebook), str(executed), parameters=values,
                                 cwd=str(notebook.parent), kernel_name="python3", log_output=True,
@@ -191,7 +190,6 @@ def run_one(notebook: Path, values: dict[str, Any], timeout: int | None) -> dict
             traceback.print_exc()
     with open(log_path, "a") as log:
         log.write("".join(f"[stage] {line}\n" for line in echo.lines))
-    os.environ.pop(progress.ENV, None)
     return {"notebook": notebook.stem, "status": status, "seconds": round(time.perf_counter() - start, 1),
             "log": str(log_path), "executed": str(executed), "error": error}
 
@@ -206,16 +204,16 @@ def last_timings(summary: Path) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    """The machine a run's times belong to: cores, device, versions."""
+    """The machine a run's times belong to: the results' provenance, plus cores, device and platform."""
     import torch
 
     from .device import pick_device
+    from .store import provenance
 
     device = pick_device()
-    return {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device.type,
+    return {**provenance(), "cores": os.cpu_count(), "device": device.type,
             "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-            "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform()}
+            "cpu": platform.processor() or platform.machine(), "platform": platform.platform()}
 
 
 def print_plan(plan: dict[Path, dict[str, Any]], profile: str, last: dict[str, float]) -> None:
