@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from . import data, models, zoo
 from .infra import store
 from .infra.device import pick_device
-from .train import CACHE_VERSION, TrainConfig, build_model
+from .train import CACHE_VERSION, TrainConfig, build_model, train_epoch
 
 EVAL_SPEEDUP = 3.0  # a forward pass in eval mode costs about a third of a training step
 
@@ -40,24 +39,18 @@ class PlannedModel:
 def images_per_second(config: TrainConfig, device: torch.device, steps: int = 8) -> float:
     """Training images per second of the config's model and batch size, measured on ``device``."""
     meta = data.info(config.dataset)
-    model = models.fast_layout(build_model(config).to(device)).train()
+    model = models.fast_layout(build_model(config).to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    x = models.fast_inputs(model, torch.rand(config.batch_size, *meta.shape, device=device))
-    y = torch.randint(0, len(meta.classes), (config.batch_size,), device=device)
-
-    def step() -> None:
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    step(), step()  # warm-up: first-call allocations and kernel choice
+    x = models.fast_inputs(model, torch.rand(steps * config.batch_size, *meta.shape, device=device))
+    y = torch.randint(0, len(meta.classes), (len(x),), device=device)
+    generator = torch.Generator().manual_seed(0)
+    # warm-up (first-call allocations and kernel choice): two steps of the zoo's own epoch loop
+    train_epoch(model, optimizer, x[:2 * config.batch_size], y[:2 * config.batch_size], config.batch_size, generator)
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
+    train_epoch(model, optimizer, x, y, config.batch_size, generator)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * config.batch_size / (time.perf_counter() - start)
+    return len(x) / (time.perf_counter() - start)
 
 
 def last_epochs(results_file: Path) -> dict[tuple[str, str, int], int]:
