@@ -14,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .train import TrainConfig, TrainResult
+import torch
+from torch import nn
+
+from .infra.device import pick_device
+from .train import TrainConfig, TrainResult, build_model, train
 
 # Architecture options and epoch caps of the zoo (the quick profile trains small subsets).
 ARCH_KW: dict[str, dict[str, Any]] = {
@@ -89,6 +93,30 @@ def fitted(results: Iterable[TrainResult]) -> tuple[list[TrainResult], list[Trai
     """``(kept, misfits)``: the models that reached their target training accuracy, and the others."""
     results = list(results)
     return [r for r in results if r.fitted], [r for r in results if not r.fitted]
+
+
+def load(datasets: Iterable[str], archs: Iterable[str], seeds: Iterable[int], *,
+         n_train: int | None = N_TRAIN, n_test: int | None = N_TEST,
+         device: str | torch.device | None = None) -> tuple[list[TrainResult], list[TrainResult]]:
+    """The one way every notebook gets the zoo: ``(fitted, misfits)``, trained or loaded from the cache.
+
+    Taught in notebook 00; 01-05 load the same models through it (the cache key is the config).
+    """
+    configs = grid(datasets, archs, seeds, n_train=n_train, n_test=n_test)
+    return fitted(train(c, device=device) for c in configs)
+
+
+def untrained(config: TrainConfig, device: str | torch.device | None = None) -> nn.Module:
+    """The network ``config`` starts training from (its epoch-0 weights), in eval mode.
+
+    :func:`halfway_utils.train.train` seeds everything with ``config.seed`` and builds the model
+    before any other draw, so this is the epoch-0 network; the global generators are left as
+    they were (a forked RNG), so calling it changes no later draw.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(config)
+    return model.to(pick_device(device)).eval()
 
 
 def misfit_note(misfits: Iterable[TrainResult]) -> str:
