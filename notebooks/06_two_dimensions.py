@@ -66,9 +66,10 @@ plane.check_parameters(P)
 import matplotlib.pyplot as plt
 import torch
 
-from halfway_utils.infra import plotting, store
+from halfway_utils.infra import outputs, plotting, store
 from halfway_utils.teaching import explorers
 
+outputs.route("06_two_dimensions", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 figs = plotting.Figures()
 if torch_threads is not None:

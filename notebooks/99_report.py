@@ -43,7 +43,10 @@ import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from halfway_utils.evidence import report
+from halfway_utils.infra import outputs
 from halfway_utils.infra.paths import figures_dir
+
+outputs.route("99_report", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 
 table = report.claims_table()
 tables = report.profile_tables() if P["profile"] == "quick" else {P["profile"]: table}

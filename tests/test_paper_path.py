@@ -42,11 +42,14 @@ def test_every_notebook_runs_through_the_paper_profile_at_tiny_sizes(tmp_path, m
     overrides = [arg for name, value in TINY.items() for arg in ("-p", f"{name}={json.dumps(value)}")]
     status = runner.main(["--profile", "paper", "--yes", "-p", "torch_threads=1", *overrides])
     out = capsys.readouterr().out
-    run = tmp_path / "out" / "runs" / "paper"
+    # tiny sizes are not the paper profile's parameters: the run has a folder of its own, runs/paper+<hash>/
+    (run,) = (tmp_path / "out" / "runs").glob("paper+*")
+    assert not (tmp_path / "out" / "runs" / "paper").exists()
     summary = json.loads((run / "results" / "run_summary.json").read_text())
     failed = {r["notebook"]: r["error"] for r in summary["notebooks"] if r["status"] != "ok"}
     assert status == 0 and not failed, f"{failed}\n{out[-3000:]}"
     assert "plan on" in out and "zoo models" in out  # the plan came first
     ledger = {p.stem: json.loads(p.read_text()) for p in (run / "results" / "claims").glob("*.json")}
     assert set(ledger) == set(CLAIMS) and {c["profile"] for c in ledger.values()} == {"paper"}
+    assert all(c["variant"]["differs"]["n_train"]["run"] == 300 for c in ledger.values() if "n_train" in c["parameters"])
     assert (run / "figures" / "claims.md").exists() and not (tmp_path / "out" / "results").exists()

@@ -172,7 +172,9 @@ def test_the_report_puts_quick_and_full_side_by_side_and_names_what_changed(tmp_
     assert "n_train=1000" in h1 and "n_train=full" in h1 and "**inconclusive**" in h1
     assert "**missing**" in next(line for line in md.splitlines() if line.startswith("| C2"))
     assert "Verdicts that change with the scale: H1" in "\n".join(report.scale_section(tables))
-    assert report.scale_section({"quick": tables["quick"]}) == []
+    alone = "\n".join(report.scale_section({"quick": tables["quick"]}))  # a clone without the full record says so
+    assert "No larger profile's ledger" in alone and "--profile full" in alone
+    assert report.scale_section({"full": tables["full"]}) == []
     assert list(report.profile_tables(tmp_path / "nothing")) == ["quick"]
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..infra import outputs
 from ..infra.paths import results_dir
 from ..infra.store import provenance, to_jsonable, write_json
 from .stats import Estimate
@@ -107,6 +108,7 @@ class Claim:
     strata: list[dict[str, Any]] = field(default_factory=list)
     replicates: int = 0
     rule_changes: list[str] = field(default_factory=list)
+    variant: dict[str, Any] = field(default_factory=dict)  # parameters that differ from the profile's, if any
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -193,7 +195,7 @@ def record_rule(claim_id: str, rule: Rule, *, statement: str, pooled: Estimate,
         parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
         notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         primary=rule.primary, null=rule.null, margin=rule.margin, strata=to_jsonable(rows),
-        replicates=int(replicates), rule_changes=list(rule.changes))
+        replicates=int(replicates), rule_changes=list(rule.changes), variant=outputs.describe() or {})
     write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
     return claim
 
@@ -221,7 +223,8 @@ def record(claim_id: str, *, statement: str, measurements: Mapping[str, Estimate
         rule=" and ".join(f"({c})" for c in conditions) + " on the 95% intervals",
         verdict=verdict, figures=[Path(f).name for f in figures], notebook=notebook,
         parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
-        notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        variant=outputs.describe() or {})
     write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
     return claim
 

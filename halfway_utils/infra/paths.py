@@ -7,8 +7,9 @@ runs can write somewhere else than the repository:
 - ``HALFWAY_CACHE``: trained models and adversarial sets (default ``<repo>/cache``)
 - ``HALFWAY_OUTPUT``: parent of ``results/`` and ``figures/`` (default ``<repo>``)
 
-The quick profile writes there; any other profile writes under ``runs/<profile>/`` of it
-(:func:`profile_root`), so a full or paper run never overwrites the quick one.
+The quick profile writes there; any other profile writes under ``runs/<profile>/`` of it, and a
+run with other parameters than its profile's under ``runs/<profile>+<hash>/``
+(:func:`halfway_utils.infra.outputs.run_root`), so no run overwrites another profile's record.
 """
 from __future__ import annotations
 
@@ -36,11 +37,6 @@ def cache_root() -> Path:
 def output_root() -> Path:
     """Directory under which ``results/`` and ``figures/`` are written."""
     return _env_path("HALFWAY_OUTPUT", REPO_ROOT)
-
-
-def profile_root(profile: str) -> Path:
-    """Where a profile's ``results/`` and ``figures/`` go: the output root, or ``runs/<profile>/`` in it."""
-    return output_root() if profile == "quick" else output_root() / "runs" / profile
 
 
 def results_dir(*parts: str) -> Path:

@@ -40,9 +40,9 @@ from typing import Any
 
 import yaml
 
-from . import progress
+from . import outputs, progress, store
 from .params import PROFILES
-from .paths import REPO_ROOT, profile_root, results_dir
+from .paths import REPO_ROOT, cache_root, results_dir
 from .store import write_json
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -273,9 +273,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.no_preflight and not preflight():
         return 2
-    # A profile other than quick writes under runs/<profile>/; the kernels inherit the variable.
-    with environment(HALFWAY_OUTPUT=str(profile_root(args.profile))):
-        return run(args, selected, overrides, plan)
+    # A profile other than quick writes under runs/<profile>/, a run with other parameters than its
+    # profile's under runs/<profile>+<hash>/; the kernels inherit both variables.
+    differs = run_differences(plan)
+    root = outputs.run_root(args.profile, differs)
+    if differs:
+        print(f"[run_all] {outputs.sentence({'profile': args.profile, 'differs': differs})}\n"
+              f"[run_all] outputs go to {root} (the project's record, figures/ and the README are left alone)",
+              flush=True)
+    with environment(HALFWAY_OUTPUT=str(root), **{outputs.RUN_ROOT: str(root)}), store.terminated_as_exit():
+        sweep_debris(root)
+        try:
+            if differs:
+                outputs.write_variant(root, args.profile, differs)
+            return run(args, selected, overrides, plan, differs)
+        finally:
+            sweep_debris(root, own=True)
+
+
+def run_differences(plan: dict[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every parameter whose value in this run differs from what its profile declares (committed files)."""
+    differs: dict[str, dict[str, Any]] = {}
+    for nb, values in plan.items():
+        differs.update(outputs.differences(nb.stem, values, nb.parent))
+    return differs
+
+
+def sweep_debris(root: Path, *, own: bool = False) -> None:
+    """Remove what interrupted writers left: temp files of dead processes, half-built sites."""
+    for folder in {root, REPO_ROOT, cache_root()}:
+        store.sweep_temporaries(folder, own=own)
 
 
 @contextmanager
@@ -294,7 +321,7 @@ def environment(**values: str) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, selected: list[Path], overrides: dict[str, Any],
-        plan: dict[Path, dict[str, Any]]) -> int:
+        plan: dict[Path, dict[str, Any]], differs: dict[str, dict[str, Any]] | None = None) -> int:
     """The run itself, once the command line is known to be good: plan, notebooks, summary."""
     last = last_timings(results_dir() / "run_summary.json")
     if args.profile != "quick" or args.plan_only:
@@ -325,7 +352,7 @@ def run(args: argparse.Namespace, selected: list[Path], overrides: dict[str, Any
               + (f"\n          {row['error']}\n          log: {row['log']}" if row["error"] else ""),
               flush=True)
         rows.append(row)
-    write_json({"profile": args.profile, "overrides": overrides, "machine": machine(),
+    write_json({"profile": args.profile, "overrides": overrides, "differs": differs or {}, "machine": machine(),
                 "seconds": round(time.perf_counter() - begin, 1), "notebooks": rows},
                results_dir() / "run_summary.json")
     print("\n" + summary_table(rows), flush=True)

@@ -31,7 +31,7 @@ import jinja2
 import markupsafe
 
 from ..evidence import claims, report
-from . import paths
+from . import outputs, paths, store
 from .paths import REPO_ROOT
 
 MARKER = ".halfway-site"  # marks a folder this module wrote, so a rebuild may replace it
@@ -77,6 +77,7 @@ PAGE = jinja2.Template("""<!DOCTYPE html>
 
 INDEX = jinja2.Template("""
 <h1>halfway: what the numbers say about each claim</h1>
+{% if variant %}<p class="variant"><strong>{{ variant }}</strong></p>{% endif %}
 <p class="muted">Built {{ built }} from <code>{{ root }}</code>; profile(s) {{ profiles }}{% if commits %};
 commit {{ commits }}{% endif %}. Each verdict is computed
 from the claim's registered rule (its primary effect against the null, on the whole 95% interval, per stratum and
@@ -317,11 +318,24 @@ def _replace(tmp: Path, site_dir: Path) -> None:
 
 
 def build(output_root: Path | None = None, site_dir: Path | None = None) -> Path:
-    """Build the static site from an output root's executed notebooks, figures and ledger; return the index."""
+    """Build the static site from an output root's executed notebooks, figures and ledger; return the index.
+
+    The site is built in a hidden sibling folder and swapped in at the end; an interrupted build
+    (Ctrl-C or SIGTERM) removes that folder, and one killed outright is removed by the next build.
+    """
+    with store.terminated_as_exit():
+        return _build(output_root, site_dir)
+
+
+def _build(output_root: Path | None, site_dir: Path | None) -> Path:
     root = Path(output_root if output_root is not None else paths.output_root()).resolve()
     site_dir = Path(site_dir if site_dir is not None else root / "site").resolve()
     site_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = site_dir.with_name(f".{site_dir.name}.building-{os.getpid()}")
+    tmp = site_dir.with_name(f".{site_dir.name}{store.BUILDING}{os.getpid()}")
+    for stale in site_dir.parent.glob(f".{site_dir.name}{store.BUILDING}*"):  # an interrupted build's folder
+        pid = stale.name.rpartition(store.BUILDING)[2]
+        if stale != tmp and pid.isdigit() and not store.writer_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "figures").mkdir(parents=True)
@@ -361,7 +375,8 @@ def index_page(root: Path, ledger: dict[str, Any], pages: dict[str, str], titles
     body = INDEX.render(built=time.strftime("%Y-%m-%d %H:%M"), root=str(root), profiles=profiles, claims=rows,
                         others=list(rows[0]["others"]) if rows else [], colors=report.VERDICT_COLORS,
                         overview="claims_overview.png" if "claims_overview.png" in figures else "",
-                        missing=missing, notebooks=notebooks, commits=commits)
+                        missing=missing, notebooks=notebooks, commits=commits,
+                        variant=outputs.sentence(outputs.describe(root)))
     return PAGE.render(title="halfway: every claim and its verdict", css=markupsafe.Markup(CSS),
                        nav=_nav("", '<a href="#notebooks">notebooks</a><a href="#overview">overview</a>'),
                        body=markupsafe.Markup(body))

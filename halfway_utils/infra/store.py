@@ -18,9 +18,14 @@ import logging
 import math
 import os
 import platform
+import re
+import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +37,10 @@ from .paths import REPO_ROOT, cache_root, results_dir
 log = logging.getLogger(__name__)
 
 MAGIC = b"HALFWAY-CACHE-1\n"
+TEMP_SUFFIX = ".tmp"  # atomic_write's temp files: .<name>.<pid>.<random>.tmp beside the target
+BUILDING = ".building-"  # a folder being built (the site): .<name>.building-<pid>
+_TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+_SKIP = {".git", ".venv", "node_modules", "data", "__pycache__", ".pytest_cache"}
 T = TypeVar("T")
 
 
@@ -39,12 +48,37 @@ class CorruptCacheEntry(RuntimeError):
     """A cache file exists but cannot be trusted (truncated, edited or foreign)."""
 
 
+@contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """Inside the block SIGTERM raises SystemExit, so ``finally`` clauses (temp files) run as on Ctrl-C.
+
+    Only in the main thread (elsewhere signals cannot be handled); the old handler is restored after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def atomic_write(path: Path, payload: bytes | str) -> Path:
-    """Write ``payload`` to ``path`` atomically: temp file, fsync, rename; temp removed on error."""
+    """Write ``payload`` to ``path`` atomically: temp file, fsync, rename; temp removed on error or SIGTERM."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = payload.encode() if isinstance(payload, str) else payload
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with terminated_as_exit():
+        return _write_replace(path, data)
+
+
+def _write_replace(path: Path, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -55,6 +89,46 @@ def atomic_write(path: Path, payload: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def writer_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (the writer of a temp file or a half-built folder)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_temporaries(folder: Path, *, own: bool = False) -> list[Path]:
+    """Remove temp files and half-built folders under ``folder`` whose writer is gone; return them.
+
+    A writer is gone when its process no longer runs (``own=True`` counts this process as gone:
+    at the end of a run nothing of its own is still being written).
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+
+    def gone(pid: int) -> bool:
+        return (own and pid == os.getpid()) or not writer_alive(pid)
+
+    for here, dirs, files in os.walk(folder):
+        for name in list(dirs):
+            pid = name.rpartition(BUILDING)[2]
+            if name.startswith(".") and BUILDING in name and pid.isdigit() and gone(int(pid)):
+                shutil.rmtree(Path(here) / name, ignore_errors=True)
+                removed.append(Path(here) / name)
+        dirs[:] = [d for d in dirs if d not in _SKIP and not (Path(here) / d) in removed]
+        for name in files:
+            match = _TEMP.match(name)
+            if match and gone(int(match.group(1))):
+                (Path(here) / name).unlink(missing_ok=True)
+                removed.append(Path(here) / name)
+    return removed
 
 
 # ----------------------------------------------------------------------------- cache
@@ -137,14 +211,41 @@ def write_json(data: Any, path: Path) -> Path:
     return atomic_write(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
-def provenance() -> dict[str, Any]:
-    """Code version and machine: git commit, torch, device, platform."""
+def _git(*args: str) -> str | None:
     try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=5).stdout.strip() or None
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"git_commit": commit, "torch": torch.__version__, "python": platform.python_version(),
+        return None
+    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
+
+
+def code_state() -> dict[str, Any]:
+    """The code a result came from: the commit, whether the tree differed from it, and a hash of the difference.
+
+    ``git_dirty`` counts edits to tracked files and untracked files git does not ignore;
+    ``git_diff_sha256`` hashes ``git diff HEAD`` plus the untracked files' names and contents
+    (16 hex digits; None when clean), so two edited trees can be told apart.
+    """
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
+    diff = _git("diff", "HEAD", "--binary") or ""
+    untracked = [n for n in (_git("ls-files", "--others", "--exclude-standard", "-z") or "").split("\0") if n]
+    digest = hashlib.sha256(diff.encode())
+    for name in sorted(untracked):
+        digest.update(name.encode())
+        try:
+            digest.update((REPO_ROOT / name).read_bytes())
+        except OSError:
+            pass
+    dirty = bool(diff or untracked)
+    return {"git_commit": commit.strip() or None, "git_dirty": dirty,
+            "git_diff_sha256": digest.hexdigest()[:16] if dirty else None}
+
+
+def provenance() -> dict[str, Any]:
+    """Code version and machine: git commit with its dirty flag and diff hash, torch, device, platform."""
+    return {**code_state(), "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cuda": torch.cuda.is_available(),
             "threads": torch.get_num_threads()}
 
