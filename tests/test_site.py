@@ -51,7 +51,8 @@ def _executed_notebook(stem: str, png: Path, inline: bool = True) -> nbformat.No
                     nbformat.v4.new_output("display_data", data={"text/markdown": f"![figure]({png.name})",
                                                                  "text/plain": "<Markdown>"})]
     code = nbformat.v4.new_code_cell("print('done')", execution_count=1, outputs=outputs)
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {stem[:2]} · Synthetic {stem}"), code])
+    title = f"# {stem[:2]} · Synthetic {stem}\n\nOur reading ([the papers](../docs/papers.md#paper-1))."
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(title), code])
 
 
 def make_quick_run(root: Path) -> Path:
@@ -132,7 +133,7 @@ def _local_targets(page: Path) -> list[str]:
 def test_pages_load_nothing_from_outside_and_every_local_link_resolves(built):
     pages = sorted(built.parent.rglob("*.html"))
     assert {p.relative_to(built.parent).as_posix() for p in pages} == {
-        "index.html", "report.html", *(f"notebooks/{s}.html" for s in EXECUTED)}
+        "index.html", "report.html", "papers.html", *(f"notebooks/{s}.html" for s in EXECUTED)}
     for page in pages:
         soup = _soup(page)
         assert not soup.select("script[src], link[href]"), f"{page.name} loads a script or stylesheet"
@@ -148,8 +149,22 @@ def test_pages_load_nothing_from_outside_and_every_local_link_resolves(built):
                 continue
             assert not target.startswith("/"), f"{page.name}: absolute path {target} breaks a sub-path"
             assert (page.parent / urldefrag(target).url).exists(), f"{page.name}: {target} does not resolve"
+    # a notebook's link to the papers brief in the repository opens the site's page of it
+    assert _soup(built.parent / "notebooks" / "01_halfway_boundaries.html").select_one(
+        'a[href="../papers.html#paper-1"]')
+    assert "H1" in _soup(built.parent / "papers.html").text and "C2" in _soup(built.parent / "papers.html").text
     # the report-style bare figure link in a notebook's output now points at the site's copy
     assert _soup(built.parent / "notebooks" / "99_report.html").select_one('img[src="../figures/01_synthetic.png"]')
+
+
+def test_a_run_with_other_parameters_says_so_on_its_index(tmp_path):
+    from halfway_utils.infra import outputs
+
+    root = make_quick_run(tmp_path / "runs" / "quick+0123abcd")
+    outputs.write_variant(root, "quick", {"seeds": {"profile": [0, 1, 2, 3, 4], "run": [0]}})
+    banner = _soup(site.build(root)).select_one(".variant")
+    assert banner and "seeds=[0] (profile: [0, 1, 2, 3, 4])" in banner.text
+    assert not _soup(site.build(make_quick_run(tmp_path / "record"))).select_one(".variant")
 
 
 def test_a_notebook_page_without_inline_figures_shows_the_figures_that_notebook_saved(built):

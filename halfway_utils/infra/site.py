@@ -8,7 +8,8 @@
   not in ``results/executed/`` is named as missing); the verdicts of other profiles' runs under
   ``runs/<profile>/`` (as the report finds them) beside this one's, where there are any;
 - ``notebooks/<name>.html``: each executed notebook, outputs included (nbconvert's lab template);
-- ``report.html``: ``figures/claims.md`` rendered; ``figures/``: the PNGs.
+- ``report.html``: ``figures/claims.md`` rendered; ``papers.html``: ``docs/papers.md`` rendered (what each
+  paper claims and our readings H1-C2); ``figures/``: the PNGs.
 
 The build is offline and the pages load nothing from the network: the template's CDN scripts
 (require.js, MathJax, mermaid, widgets) are left out and its CSS is inlined. Every link is
@@ -34,6 +35,9 @@ from ..evidence import claims, report
 from . import outputs, paths, store
 from .paths import REPO_ROOT
 
+PAPERS = REPO_ROOT / "docs" / "papers.md"  # the papers brief, rendered as papers.html
+RENDERED = {"papers.md": "papers.html", "claims.md": "report.html"}  # Markdown files the site has as pages
+
 MARKER = ".halfway-site"  # marks a folder this module wrote, so a rebuild may replace it
 
 CSS = """
@@ -57,7 +61,7 @@ td.null { min-width: 220px; } td.stratum { min-width: 150px; } td.primary { over
 """
 
 NAV = """<nav class="site-nav"><a href="{up}index.html">halfway: every claim</a><a href="{up}report.html">claims
-report</a>{extra}</nav>"""
+report</a><a href="{up}papers.html">the papers and our readings</a>{extra}</nav>"""
 
 # The lab template without anything it would fetch when the page opens; the site's nav on top.
 NOTEBOOK_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -205,6 +209,11 @@ def relink(html: str, page: Path, site: Path) -> tuple[str, list[str]]:
             local = unquote(target.split("#")[0].split("?")[0])
             if _is_external(target) or not local or (page.parent / local).exists():
                 continue
+            page_of = RENDERED.get(Path(local).name)
+            if page_of and (site / page_of).is_file():  # a Markdown file the site renders as a page
+                anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
+                element[attr] = Path(os.path.relpath(site / page_of, page.parent)).as_posix() + anchor
+                continue
             figure = site / "figures" / Path(local).name
             if figure.is_file():
                 element[attr] = Path(os.path.relpath(figure, page.parent)).as_posix()
@@ -246,6 +255,15 @@ def render_notebook(path: Path, exporter: Any, nav: str, figures: set[str] = fro
                                                          "site_nav": markupsafe.Markup(top),
                                                          "metadata": {"name": path.stem}})
     return html, notebook_title(nb)
+
+
+def render_papers(path: Path = PAPERS) -> str:
+    """``docs/papers.md`` (the papers, their claims and our readings) as a page of the site."""
+    import mistune
+
+    body = mistune.create_markdown(plugins=["table"], escape=False)(path.read_text())
+    return PAGE.render(title="halfway: the papers and our readings", css=markupsafe.Markup(CSS), nav=_nav(""),
+                       body=markupsafe.Markup(f'<div class="report">{body}</div>'))
 
 
 def render_report(root: Path, ledger: dict[str, Any]) -> str:
@@ -347,6 +365,7 @@ def _build(output_root: Path | None, site_dir: Path | None) -> Path:
         pages, titles = _write_notebooks(root, tmp, figures)
         ledger = load_ledger(root)
         (tmp / "report.html").write_text(render_report(root, ledger))
+        (tmp / "papers.html").write_text(render_papers())
         (tmp / "index.html").write_text(index_page(root, ledger, pages, titles, figures))
         relink_all(tmp)
         _replace(tmp, site_dir)
