@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from halfway_utils.methods.neighbors import nearest, nearest_labels
+from halfway_utils.methods import segments
+from halfway_utils.methods.neighbors import NearestNeighbor, nearest, nearest_labels
 
 
 def _brute(q: np.ndarray, r: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -75,3 +76,34 @@ def test_bad_inputs_fail_clearly():
         nearest(torch.zeros(2, 3), torch.zeros(4, 5))
     with pytest.raises(ValueError, match="one entry per query"):
         nearest(torch.zeros(2, 3), torch.zeros(4, 3), labels=(torch.zeros(3), torch.zeros(4)))
+
+
+def _points(*xy: tuple[float, float]) -> torch.Tensor:
+    """Inputs of shape (N, 1, 1, 2)."""
+    return torch.tensor(xy, dtype=torch.float32).view(-1, 1, 1, 2)
+
+
+def test_nearest_neighbor_is_the_one_nn_rule_and_flips_at_the_bisector():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.uniform(0, 1, (40, 1, 1, 2)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 3, 40))
+    rule = NearestNeighbor(x, y, n_classes=4)
+    q = torch.tensor(rng.uniform(0, 1, (50, 1, 1, 2)), dtype=torch.float32)
+    nearest_rows = torch.cdist(q.flatten(1), x.flatten(1)).argmin(1)
+    logits = rule(q)
+    assert logits.shape == (50, 4) and torch.isinf(logits[:, 3]).all()  # class 3 has no sample
+    assert torch.equal(logits.argmax(1), y[nearest_rows])
+    small = NearestNeighbor(x, y)
+    small.BLOCK = 7  # blocks of queries give the same logits
+    torch.testing.assert_close(small(q), logits[:, :3])
+    # Two samples: the boundary between them is the bisector, t = 0.5 on the segment; a third
+    # sample of another class near the segment's middle takes over a band around it.
+    two = _points((0, 0), (1, 0.5))
+    path = segments.pair_flips(NearestNeighbor(two, torch.tensor([0, 1])), two, two, np.array([0]), np.array([1]),
+                               grid=17)["per_path"]
+    assert path["first_flip"][0] == pytest.approx(0.5, abs=1e-4) and path["n_flips"][0] == 1
+    three = _points((0, 0), (1, 0), (0.5, 0.1))
+    path = segments.pair_flips(NearestNeighbor(three, torch.tensor([0, 1, 2])), three, three,
+                               np.array([0]), np.array([1]), grid=17)["per_path"]
+    # boundary 0-2 where t^2 = (t - 0.5)^2 + 0.01: t = 0.26; 2-1 symmetric at 0.74
+    np.testing.assert_allclose([path["first_flip"][0], path["last_flip"][0]], [0.26, 0.74], atol=1e-3)

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from halfway_utils import data
-from halfway_utils.experiments.som_codes import code_change_rate, code_metrics, joint_counts, occupancy
+from halfway_utils.methods.codes import code_change_rate, code_metrics, joint_counts, occupancy
 from halfway_utils.methods.som import SOM
 
 minisom = pytest.importorskip("minisom")

@@ -1,5 +1,6 @@
 """Intervals: known answers, and the deliberate bugs they must catch."""
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -65,3 +66,12 @@ def test_partial_spearman_ranks_the_control():
               for v in (x, y))
     unranked = float(rx @ ry / np.sqrt((rx @ rx) * (ry @ ry)))
     assert abs(ranked) < 0.2 and unranked > 0.9
+
+
+def test_model_groups_one_array_per_model_within_its_stratum_in_order_of_appearance():
+    frame = pd.DataFrame({"dataset": ["fm", "fm", "mnist", "fm", "fm"], "arch": ["cnn", "cnn", "mlp", "cnn", "mlp"],
+                          "seed": [1, 1, 0, 0, 0], "gain": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    groups = stats.model_groups(frame, "gain")
+    assert list(groups) == ["fm/cnn", "mnist/mlp", "fm/mlp"] and stats.stratum_label("fm", "cnn") == "fm/cnn"
+    assert [g.tolist() for g in groups["fm/cnn"]] == [[0.1, 0.2], [0.4]]  # seed 1 first: it appears first
+    assert groups["mnist/mlp"][0].dtype == float and groups["fm/mlp"][0].tolist() == [0.5]

@@ -1,10 +1,12 @@
 """Uncertainty: seeded bootstrap intervals and intervals across seeds."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 
@@ -45,6 +47,11 @@ def bootstrap(values: Sequence[float] | np.ndarray, statistic: Callable[[np.ndar
     alpha = (1 - level) / 2
     low, high = np.quantile(boots, [alpha, 1 - alpha])
     return Estimate(float(statistic(array)), float(low), float(high), len(array), "bootstrap")
+
+
+def share(flags: Sequence[bool] | np.ndarray, n_boot: int, seed: int = 0) -> Estimate:
+    """Share of True flags with a percentile bootstrap interval over the flags."""
+    return bootstrap(np.asarray(flags, dtype=float), n_boot=n_boot, seed=seed)
 
 
 def across_seeds(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Estimate:
@@ -172,3 +179,174 @@ def cluster_bootstrap(groups: Sequence[Sequence[float] | np.ndarray],
     alpha = (1 - level) / 2
     low, high = np.quantile(boots, [alpha, 1 - alpha])
     return Estimate(value, float(low), float(high), len(arrays), method)
+
+
+# --------------------------------------------------------------------------- models and model pairs as the unit
+# Notebook 03's designs: measurements per (model pair, input), where models and inputs are both
+# crossed factors; a bootstrap redraws models (within each architecture) and, where it says so, inputs.
+
+
+def permutation_null(a: np.ndarray, b: np.ndarray, labels: np.ndarray,
+                     relation: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per input i, what *unrelated* measurements would give: the median over inputs j != i of the
+    same label of ``relation(a_i, b_j)`` and ``relation(a_j, b_i)``.
+
+    ``a`` and ``b`` are two models' measurements (e.g. boundary distances) on the same inputs;
+    ``relation`` is vectorised (it gets broadcast arrays). NaN where an input has no other
+    input of its label.
+    """
+    a, b, labels = np.asarray(a, float), np.asarray(b, float), np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    r = relation(a[:, None], b[None, :])  # r[i, j]: a_i against b_j
+    both = np.concatenate([np.where(same, r, np.nan), np.where(same, r.T, np.nan)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inputs alone in their class: NaN
+        return np.nanmedian(both, axis=1)
+
+
+def model_draws(groups: Sequence[Hashable], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, M) counts: each replicate redraws, within each group, its models with replacement.
+
+    ``groups`` has one entry per model: the group (e.g. architecture) it is redrawn within.
+    """
+    counts = np.zeros((n_boot, len(groups)))
+    members: dict[Hashable, list[int]] = {}
+    for k, group in enumerate(groups):
+        members.setdefault(group, []).append(k)
+    for idx in members.values():
+        picks = rng.integers(0, len(idx), size=(n_boot, len(idx)))
+        for pos, k in enumerate(idx):
+            counts[:, k] = (picks == pos).sum(1)
+    return counts
+
+
+def pair_weights(counts: np.ndarray, models: Sequence[Hashable], pairs: Sequence[tuple[Hashable, Hashable]]
+                 ) -> np.ndarray:
+    """(n_boot, P) weights of the pairs in each replicate: the product of their two models' counts."""
+    index = {name: k for k, name in enumerate(models)}
+    ia, ib = [index[a] for a, _ in pairs], [index[b] for _, b in pairs]
+    return counts[:, ia] * counts[:, ib]
+
+
+def pair_effects(obs: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Per row (model pair): median over inputs of the observed values over the null's (NaN ignored)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(obs, axis=-1) / np.nanmedian(null, axis=-1)
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` (..., P) with ``weights`` (..., P) over the last axis, ignoring NaN values."""
+    ok = np.isfinite(values)
+    w = np.where(ok, weights, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(ok, values, 0.0) * w).sum(-1) / w.sum(-1)
+
+
+def crossed_bootstrap(obs: np.ndarray, null: np.ndarray, models: Sequence[Hashable],
+                      pairs: Sequence[tuple[Hashable, Hashable]], *, counts: np.ndarray, inputs: np.ndarray
+                      ) -> tuple[float, np.ndarray]:
+    """The mean over pairs of :func:`pair_effects`, and its replicates under a crossed bootstrap.
+
+    ``obs`` and ``null`` are (P, N): per pair and input, the observed and the null value.
+    Each replicate reweights the pairs by ``counts`` (:func:`model_draws`, so a model drawn
+    twice counts in each of its pairs twice) and redraws the inputs by ``inputs`` (n_boot, N)
+    for every pair at once: models and inputs are both crossed factors of the design, and
+    pairs that share a model or inputs are not treated as independent.
+    """
+    value = float(np.nanmean(pair_effects(obs, null))) if len(obs) else float("nan")
+    if not len(obs):
+        return value, np.full(len(counts), np.nan)
+    weights = pair_weights(counts, models, pairs)
+    effects = pair_effects(obs[:, inputs], null[:, inputs]).T  # (n_boot, P)
+    return value, weighted_mean(effects, weights)
+
+
+def dyadic_bootstrap(values: np.ndarray, models: Sequence[Hashable], pairs: Sequence[tuple[Hashable, Hashable]],
+                     statistic: Callable[[np.ndarray, np.ndarray], float], *, counts: np.ndarray
+                     ) -> tuple[float, np.ndarray]:
+    """``statistic(values, weights)`` over pairs, and its replicates when models are redrawn by ``counts``.
+
+    ``values`` is (P,) or (P, k), one row per pair; the point value uses unit weights.
+    """
+    values = np.asarray(values, dtype=float)
+    weights = pair_weights(counts, models, pairs)
+    boots = np.array([statistic(values, w) for w in weights])
+    return float(statistic(values, np.ones(len(values)))), boots
+
+
+def replicate_interval(value: float, boots: np.ndarray, n: int, method: str) -> Estimate:
+    """An Estimate from a point value and its bootstrap replicates (95% percentile interval; NaN ones dropped)."""
+    boots = np.asarray(boots, dtype=float)
+    boots = boots[np.isfinite(boots)]
+    if not len(boots) or not np.isfinite(value):
+        return Estimate(value, float("nan"), float("nan"), n, method)
+    low, high = np.quantile(boots, [0.025, 0.975])
+    return Estimate(float(value), float(low), float(high), n, method)
+
+
+def weighted_spearman(values: np.ndarray, weights: np.ndarray) -> float:
+    """Spearman rho of ``values[:, 0]`` and ``values[:, 1]`` with each row repeated ``weights`` times."""
+    reps = np.asarray(weights).astype(int)
+    a, b = np.repeat(values[:, 0], reps), np.repeat(values[:, 1], reps)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(sps.spearmanr(a, b).statistic)
+
+
+@dataclass
+class StratifiedEstimates:
+    """Per measurement: the pooled estimate over all models and one per (dataset, arch) stratum."""
+
+    pooled: dict[str, Estimate]
+    strata: dict[str, dict[str, Estimate]]
+
+    def of(self, name: str) -> dict[str, Estimate]:
+        """``{stratum: estimate}`` of one measurement."""
+        return {stratum: est[name] for stratum, est in self.strata.items()}
+
+    def line(self, name: str) -> str:
+        """``"stratum value [low, high]; ..."``: one measurement per stratum, for a ledger note."""
+        return "; ".join(f"{stratum} {e}" for stratum, e in self.of(name).items())
+
+    def table(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        """Rows = strata then ``"pooled"``, columns = ``value [low, high]`` of each measurement."""
+        names = list(self.pooled) if names is None else list(names)
+        rows = {**self.strata, "pooled": self.pooled}
+        return pd.DataFrame({stratum: {k: str(est[k]) for k in names} for stratum, est in rows.items()}).T
+
+
+def stratified(per_model: pd.DataFrame, columns: Sequence[str]) -> StratifiedEstimates:
+    """Mean and 95 % t-interval over models of each column: per (dataset, arch) and pooled.
+
+    ``per_model`` has one row per independently trained model, so the model is the unit of
+    replication; strata keep their order of appearance.
+    """
+    pooled = {c: across_seeds(per_model[c]) for c in columns}
+    strata = {f"{d}/{a}": {c: across_seeds(sel[c]) for c in columns}
+              for (d, a), sel in per_model.groupby(["dataset", "arch"], sort=False)}
+    return StratifiedEstimates(pooled, strata)
+
+
+# --------------------------------------------------------------------------- per-model groups of a long table
+# Notebooks 01 and 02: one row per (model, path or input), the model (dataset, arch, seed) the unit.
+
+
+def stratum_label(dataset: str, arch: str) -> str:
+    """The name of a (dataset, arch) stratum as the ledger writes it: ``"mnist/mlp"``."""
+    return f"{dataset}/{arch}"
+
+
+def model_groups(frame: pd.DataFrame, column: str) -> dict[str, list[np.ndarray]]:
+    """Stratum (:func:`stratum_label`) -> one float array of ``column`` per model (seed).
+
+    ``frame`` has the columns ``dataset``, ``arch``, ``seed`` and ``column``; strata and the
+    models within each keep their order of appearance.
+    """
+    groups: dict[str, list[np.ndarray]] = {}
+    for (dataset, arch, _), grp in frame.groupby(["dataset", "arch", "seed"], sort=False):
+        groups.setdefault(stratum_label(dataset, arch), []).append(grp[column].to_numpy(dtype=float))
+    return groups

@@ -7,7 +7,8 @@ distances it returns are recomputed exactly in float64 from the rows it chose, s
 float32 search (fast, for large reference sets) changes no reported distance, only, on
 exact near-ties, which of two equally near rows is picked.
 
-:func:`nearest_labels` is the 1-NN classifier built on it.
+:func:`nearest_labels` is the 1-NN classifier built on it; :class:`NearestNeighbor` is the same
+rule as a model (logits), so that a scan along a segment finds its flips as it finds a network's.
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..infra.device import pick_device
 
-__all__ = ["nearest", "nearest_labels", "RELATIONS"]
+__all__ = ["nearest", "nearest_labels", "NearestNeighbor", "RELATIONS"]
 
 RELATIONS = ("same", "other")
 _BLOCK_ELEMENTS = 1 << 25  # queries * references of one distance block (256 MiB in float64)
@@ -93,3 +94,38 @@ def nearest_labels(train_x: Any, train_y: Any, query_x: Any, **kw: Any) -> Tenso
     index, _ = nearest(query_x, train_x, **kw)
     return torch.as_tensor(np.asarray(train_y) if not isinstance(train_y, Tensor) else train_y
                            ).cpu()[index]
+
+
+class NearestNeighbor(nn.Module):
+    """The 1-NN rule of ``(x, y)`` as a model: logit of class c = -(squared distance to the nearest sample of c).
+
+    Its argmax is the label of the nearest sample, so its boundary along a segment is made of
+    Voronoi bisectors; between the logits of two classes the squared distances' common
+    ``t^2`` term cancels, the margin is piecewise linear in ``t`` and the secant refinement of
+    :func:`halfway_utils.methods.boundary.scan_paths` finds its flips exactly.
+    """
+
+    BLOCK = 1 << 24  # at most this many query-sample distances at once (64 MiB of float32)
+
+    def __init__(self, x: Tensor, y: Tensor, n_classes: int | None = None) -> None:
+        super().__init__()
+        flat = x.flatten(1).float()
+        # A parameter (frozen), so that scans find the rule's device as they find a network's.
+        self.points = nn.Parameter(flat, requires_grad=False)
+        self.register_buffer("sq_norms", (flat ** 2).sum(1))
+        self.register_buffer("labels", torch.as_tensor(y).long().to(flat.device))
+        self.n_classes = int(n_classes if n_classes is not None else int(self.labels.max()) + 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, n_classes): minus the squared distance to the nearest sample of each class (-inf: none)."""
+        q = x.flatten(1).to(self.points.dtype)
+        out = torch.full((len(q), self.n_classes), float("-inf"), dtype=q.dtype, device=q.device)
+        step = max(1, self.BLOCK // max(1, len(self.points)))
+        masks = [(c, self.labels == c) for c in range(self.n_classes)]
+        for lo in range(0, len(q), step):
+            block = q[lo:lo + step]
+            dist = (block ** 2).sum(1, keepdim=True) - 2 * block @ self.points.T + self.sq_norms
+            for c, mask in masks:
+                if mask.any():
+                    out[lo:lo + step, c] = -dist[:, mask].amin(1)
+        return out
