@@ -51,10 +51,10 @@ P = params.validate(locals(), experiment.PARAMETERS)
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from halfway_utils import data
-from halfway_utils.infra import plotting
-from halfway_utils.infra.store import save_results
+from halfway_utils import data, zoo
+from halfway_utils.infra import outputs, plotting
 
+outputs.route("00_data_and_models", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 
 # %% [markdown]
@@ -76,10 +76,12 @@ for name in datasets:
 # One model per (data set, architecture, seed), five seeds: the model is the unit of
 # replication. Each is trained on the same class-balanced subset (`data_seed=0`) until its
 # training accuracy reaches the zoo's target (99%; the epochs are a cap) and cached, so later
-# notebooks load it instead of retraining.
+# notebooks load it instead of retraining: `zoo.load` is the one way every notebook gets the zoo,
+# the fitted models and the misfits apart. The table lists them all, in the grid's order.
 
 # %%
-table, curves = experiment.train_zoo(datasets, archs, seeds, n_train=n_train, n_test=n_test, device=device)
+fitted, misfits = zoo.load(datasets, archs, seeds, n_train=n_train, n_test=n_test, device=device)
+table, curves = experiment.zoo_tables(experiment.in_grid_order(fitted + misfits, datasets, archs, seeds))
 table
 
 # %% [markdown]
@@ -120,7 +122,6 @@ print("not fitted (excluded from the claims):", experiment.misfits(table) or "no
 
 # %%
 learned = experiment.all_learned(table)
-path = save_results("00_data_and_models", {"models": experiment.ledger_models(table), "all_models_learned": learned,
-                                           "not_fitted": experiment.misfits(table)}, P)
+path = experiment.write_results(table, P)
 print(f"all models above {experiment.LEARNED_FACTOR}x chance on test: {learned}; wrote {path}")
 assert learned, "a model of the zoo did not learn: see the table above"

@@ -18,7 +18,7 @@
 #
 # **Our reading of the claim.** *Meet You Halfway* (BenShmuel 2022) explains generalization and
 # transfer by where decision boundaries lie. Only its abstract is public to us, so the
-# hypothesis tested here is **our reading** of it (H1 in `../shared/PAPERS.md`):
+# hypothesis tested here is **our reading** of it (H1 in [docs/papers.md](../docs/papers.md)):
 #
 # > On the straight segment x(t) = (1-t)·a + t·b between two training samples a, b of different
 # > classes, a trained network switches its decision near t = 0.5: the two samples meet halfway.
@@ -37,7 +37,7 @@
 # the 1-NN rule of the training subset, whose boundary is the Voronoi bisector: what "exactly
 # halfway" looks like.
 #
-# **Decision rule (registered in `boundaries.H1_RULE`).** Primary: the mean over paths of the
+# **Decision rule (registered in `boundaries.h1.RULE`).** Primary: the mean over paths of the
 # gain, untrained zone − trained zone, on train-train pairs of different classes, per fitted model.
 # H1 is supported where its whole 95% interval lies above the margin 0.05 (training moved the
 # flips 5% of the segment nearer the middle than the null), not supported where it lies wholly
@@ -45,7 +45,8 @@
 # pooled; intervals resample models, then paths (two-level cluster bootstrap). Models that miss
 # the zoo's target training accuracy are named and excluded. Everything else (the 1-NN
 # distance, same-class control, third classes, test-train pairs, the old median |first − 0.5|)
-# is reported, not judged. The computations live in `halfway_utils/experiments/boundaries.py`.
+# is reported, not judged. The computations live in `halfway_utils/experiments/boundaries/` (the claim's
+# path in `h1.py`).
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -80,9 +81,10 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from halfway_utils import zoo
-from halfway_utils.infra import plotting
+from halfway_utils.infra import outputs, plotting
 from halfway_utils.teaching import explorers
 
+outputs.route("01_halfway_boundaries", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 figs = plotting.Figures()
 
@@ -101,14 +103,14 @@ print({k: len(v[2]) for k, v in pairs[datasets[0]].items()}, "pairs per model")
 # %% [markdown]
 # ## Scan every model, its untrained network and the 1-NN rule
 # One batched scan per (model, pair kind) finds every flip along each segment (coarse grid of
-# `grid` points, then refinement to 1e-4 in t; one torch thread, see `boundaries.SCAN_THREADS`).
-# Trained models come from the zoo's cache; a model that missed its target accuracy is excluded
-# here and named. Each fitted model's untrained network and each data set's 1-NN rule scan the
+# `grid` points, then refinement to 1e-4 in t; one torch thread, see `boundaries.scan.SCAN_THREADS`).
+# Trained models come from the zoo's cache (`zoo.load`); a model that missed its target accuracy is
+# excluded here and named. Each fitted model's untrained network and each data set's 1-NN rule scan the
 # claim's pairs.
 
 # %%
-scan = boundaries.scan_zoo(datasets, archs, seeds, sets, pairs, n_train=n_train, n_test=n_test, grid=grid,
-                           device=device)
+fitted, misfits = zoo.load(datasets, archs, seeds, n_train=n_train, n_test=n_test, device=device)
+scan = boundaries.scan_models(fitted, misfits, sets, pairs, grid=grid, device=device)
 print(f"{len(scan.models)} fitted models. " + (zoo.misfit_note(scan.misfits) or "None excluded."))
 boundaries.model_means(scan.table)
 
@@ -130,7 +132,7 @@ plt.show()
 
 # %%
 claim_paths = boundaries.claim_paths(scan)
-pooled, strata = boundaries.primary(claim_paths, n_boot)
+pooled, strata = boundaries.h1.primary(claim_paths, n_boot)
 figs.save(boundaries.figure_gain(claim_paths, pooled, strata), "01_gain_vs_untrained")
 plt.show()
 
@@ -160,7 +162,7 @@ plt.show()
 # the zone smaller for close pairs than for distant ones? (Spearman ρ, models resampled.)
 
 # %%
-rho = boundaries.zone_distance_correlation(claim_paths)
+rho = boundaries.h1.zone_distance_correlation(claim_paths)
 figs.save(boundaries.figure_first_last(claim_paths, rho), "01_first_last_distance")
 plt.show()
 
@@ -210,19 +212,19 @@ plt.show()
 # measurements (pooled, models resampled) and the per-stratum table are reported beside it.
 
 # %%
-measurements = boundaries.measurements(claim_paths, scan.paths, n_boot)
+measurements = boundaries.h1.measurements(claim_paths, scan.paths, n_boot)
 measurements["spearman_zone_vs_distance"] = rho
-per_stratum = boundaries.stratum_table(claim_paths, scan.paths)
-claim = boundaries.record_claim(pooled, strata, measurements, replicates=boundaries.n_models(claim_paths),
-                                figures=figs.names, parameters=P,
-                                notes=boundaries.claim_notes(per_stratum, history, scan.misfits))
+per_stratum = boundaries.h1.stratum_table(claim_paths, scan.paths)
+claim = boundaries.h1.record(pooled, strata, measurements, replicates=boundaries.h1.n_models(claim_paths),
+                             figures=figs.names, parameters=P,
+                             notes=boundaries.h1.notes(per_stratum, history, scan.misfits))
 
 # %% [markdown]
 # The per-model summaries, the per-stratum table, the history and the measurements go to the
 # results file.
 
 # %%
-boundaries.save(scan, per_stratum, history, measurements, P)
+boundaries.write_results(scan, per_stratum, history, measurements, P)
 
 # %% [markdown]
 # ## Verdict

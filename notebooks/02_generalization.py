@@ -18,7 +18,7 @@
 #
 # **Our reading of the claim.** *Meet You Halfway* (BenShmuel 2022) says its framework explains
 # why networks generalize. Only the abstract is public to us; the hypothesis tested here is
-# **our reading** of it (H2 in `../shared/PAPERS.md`):
+# **our reading** of it (H2 in [docs/papers.md](../docs/papers.md)):
 #
 # > A network labels unseen inputs by the halfway partition of its training set: an input gets
 # > the label of the training samples it is nearer to, in input space and more so in the
@@ -96,8 +96,9 @@ import pandas as pd
 import seaborn as sns
 
 from halfway_utils import zoo
-from halfway_utils.infra import plotting
+from halfway_utils.infra import outputs, plotting
 
+outputs.route("02_generalization", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 figs = plotting.Figures()
 
@@ -114,12 +115,14 @@ pd.Series(pixel_acc, name="pixel 1-NN test accuracy").round(3)
 
 # %% [markdown]
 # ## The zoo's models, their fit and their raw agreement
-# One row per zoo model (from the cache notebook 00 fills): whether it reached the target training
-# accuracy, its test accuracy and its raw agreement with the pixel and feature 1-NN labels.
+# One row per zoo model (`zoo.load`, from the cache notebook 00 fills; the grid's order): whether it
+# reached the target training accuracy, its test accuracy and its raw agreement with the pixel and
+# feature 1-NN labels.
 
 # %%
-agree, per_sample, misfits = generalization.agreement_runs(
-    zoo.grid(datasets, archs, seeds, n_train=n_train, n_test=n_test), data, device=device)
+fitted, misfits = zoo.load(datasets, archs, seeds, n_train=n_train, n_test=n_test, device=device)
+models = generalization.in_grid_order(fitted + misfits, datasets, archs, seeds)
+agree, per_sample = generalization.agreement_runs(models, data)
 print(zoo.misfit_note(misfits) or "Every zoo model reached its target training accuracy.")
 columns = ["fitted", "epochs_trained", "train_acc", *generalization.AGREEMENT_KEYS]
 agree.groupby(["dataset", "arch"])[columns].mean().round(3)
@@ -133,7 +136,7 @@ agree.groupby(["dataset", "arch"])[columns].mean().round(3)
 pooled, strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "pixel_nn"), n_boot=n_boot)
 net_pooled, net_strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "net"),
                                                          n_boot=n_boot)
-strata_table = generalization.strata_table(agree, strata, net_strata, pixel_acc)
+strata_table = generalization.h2.strata_table(agree, strata, net_strata, pixel_acc)
 strata_table.round(3)
 
 # %% [markdown]
@@ -150,7 +153,7 @@ for shift, (value, low, high) in [(-0.2, ("kappa_pixel_1nn", "low", "high")),
     t = strata_table
     ax.errorbar(t.index + shift, t[value], [t[value] - t[low], t[high] - t[value]], fmt="none", color="black",
                 capsize=4, lw=1.2)
-ax.axhline(generalization.RULE.margin, color="grey", ls="--", lw=0.8)
+ax.axhline(generalization.h2.RULE.margin, color="grey", ls="--", lw=0.8)
 ax.axhline(0.0, color="grey", ls=":", lw=0.8)
 ax.set(ylim=(-0.1, 1.0), xlabel="", ylabel="shared-error kappa",
        title="Where the reference errs, does the network make the same error? (beyond independent errors)")
@@ -278,13 +281,12 @@ plt.show()
 # the notes.
 
 # %%
-measurements = generalization.claim_measurements(per_sample, random_table, n_boot=n_boot, net_pooled=net_pooled)
-notes = generalization.control_notes(agree, random_table, widths_table, misfits, archs=archs,
-                                     random_archs=random_archs, random_datasets=random_datasets,
-                                     random_n_train=random_n_train)
-claim = generalization.record_claim(pooled, strata, measurements, replicates=int(agree["fitted"].sum()),
-                                    figures=figs.names, parameters=P, notes=notes)
-generalization.save_run(agree, strata_table, kappas, random_table, widths_table, measurements, P)
+measurements = generalization.h2.measurements(per_sample, random_table, n_boot=n_boot, net_pooled=net_pooled)
+notes = generalization.h2.notes(agree, random_table, widths_table, misfits, archs=archs, random_archs=random_archs,
+                                random_datasets=random_datasets, random_n_train=random_n_train)
+claim = generalization.h2.record(pooled, strata, measurements, replicates=int(agree["fitted"].sum()),
+                                 figures=figs.names, parameters=P, notes=notes)
+generalization.write_results(agree, strata_table, kappas, random_table, widths_table, measurements, P)
 
 # %% [markdown]
 # ## Verdict

@@ -8,6 +8,8 @@ feed it synthetic flips where the claim is true (a bisector against uniform flip
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
@@ -22,6 +24,11 @@ from halfway_utils.evidence import claims
 from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import boundaries as bd
+from halfway_utils.experiments.boundaries import figures as fg
+from halfway_utils.experiments.boundaries import h1, morph, results
+from halfway_utils.experiments.boundaries import history as hist
+from halfway_utils.experiments.boundaries import pairs as pr
+from halfway_utils.experiments.boundaries import scan as sc
 from halfway_utils.infra.params import ParameterError, validate
 from halfway_utils.train import train
 
@@ -80,7 +87,7 @@ def flips_frame(first, last, **tags) -> pd.DataFrame:
                          "distance": np.linspace(1, 2, len(first)), **tags})
 
 
-def synthetic_scan(trained, untrained, nearest=None) -> bd.ZooScan:
+def synthetic_scan(trained, untrained, nearest=None) -> sc.ZooScan:
     """A ZooScan from flips: ``trained`` / ``untrained`` map (dataset, arch, seed) -> (first, last)."""
     paths = pd.concat([flips_frame(*fl, dataset=d, arch=a, seed=s) for (d, a, s), fl in trained.items()],
                       ignore_index=True)
@@ -89,7 +96,7 @@ def synthetic_scan(trained, untrained, nearest=None) -> bd.ZooScan:
     n = {d: len(fl[0]) for (d, _, _), fl in trained.items()}
     nearest = nearest or {d: (np.full(k, 0.5), np.full(k, 0.5)) for d, k in n.items()}
     ref = pd.concat([flips_frame(*fl, dataset=d) for d, fl in nearest.items()], ignore_index=True)
-    return bd.ZooScan([], pd.DataFrame(), paths, {}, nulls, ref, [])
+    return sc.ZooScan([], pd.DataFrame(), paths, {}, nulls, ref, [])
 
 
 def uniform_flips(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +157,7 @@ def test_load_sets_uses_one_split_per_data_set(monkeypatch):
         calls.append((cfg.dataset, cfg.arch, cfg.n_train, cfg.n_test, cfg.data_seed, split))
         return torch.full((2, 1, 1, 2), float(len(calls))), torch.tensor([0, 1])
 
-    monkeypatch.setattr(bd, "load_split", fake_split)
+    monkeypatch.setattr(pr, "load_split", fake_split)
     sets = bd.load_sets(["mnist", "fashion_mnist"], "cnn", n_train=20, n_test=10)
     assert calls == [("mnist", "cnn", 20, 10, 0, "train"), ("mnist", "cnn", 20, 10, 0, "test"),
                      ("fashion_mnist", "cnn", 20, 10, 0, "train"), ("fashion_mnist", "cnn", 20, 10, 0, "test")]
@@ -162,48 +169,22 @@ def test_load_sets_uses_one_split_per_data_set(monkeypatch):
 def test_flip_zone_is_symmetric_and_counts_paths_without_flip():
     first = np.array([0.5, 0.2, 0.45, np.nan, 0.1])
     last = np.array([0.5, 0.8, 0.7, np.nan, 0.3])
-    np.testing.assert_allclose(bd.flip_zone(first, last), [0.0, 0.3, 0.2, 0.5, 0.4])
-    np.testing.assert_allclose(bd.flip_zone(first, last, no_flip=0.25)[3], 0.25)
+    np.testing.assert_allclose(pr.flip_zone(first, last), [0.0, 0.3, 0.2, 0.5, 0.4])
+    np.testing.assert_allclose(pr.flip_zone(first, last, no_flip=0.25)[3], 0.25)
     # Swapping a and b maps t -> 1 - t and the first flip to the last: the zone does not move.
-    np.testing.assert_allclose(bd.flip_zone(1 - last, 1 - first), bd.flip_zone(first, last))
-    np.testing.assert_allclose(bd.flip_mid(first, last), [0.5, 0.5, 0.575, np.nan, 0.2])
-    assert bd.NO_FLIP_ZONE == 0.5 and bd.UNIFORM_ZONE == pytest.approx(np.mean(np.abs(np.linspace(0, 1, 100001)
+    np.testing.assert_allclose(pr.flip_zone(1 - last, 1 - first), pr.flip_zone(first, last))
+    np.testing.assert_allclose(pr.flip_mid(first, last), [0.5, 0.5, 0.575, np.nan, 0.2])
+    assert pr.NO_FLIP_ZONE == 0.5 and pr.UNIFORM_ZONE == pytest.approx(np.mean(np.abs(np.linspace(0, 1, 100001)
                                                                                       - 0.5)), abs=1e-4)
 
 
-def test_nearest_neighbor_is_the_one_nn_rule_and_flips_at_the_bisector():
-    rng = np.random.default_rng(0)
-    x = torch.tensor(rng.uniform(0, 1, (40, 1, 1, 2)), dtype=torch.float32)
-    y = torch.tensor(rng.integers(0, 3, 40))
-    rule = bd.NearestNeighbor(x, y, n_classes=4)
-    q = torch.tensor(rng.uniform(0, 1, (50, 1, 1, 2)), dtype=torch.float32)
-    nearest = torch.cdist(q.flatten(1), x.flatten(1)).argmin(1)
-    logits = rule(q)
-    assert logits.shape == (50, 4) and torch.isinf(logits[:, 3]).all()  # class 3 has no sample
-    assert torch.equal(logits.argmax(1), y[nearest])
-    small = bd.NearestNeighbor(x, y)
-    small.BLOCK = 7  # blocks of queries give the same logits
-    torch.testing.assert_close(small(q), logits[:, :3])
-    # Two samples: the boundary between them is the bisector, t = 0.5 on the segment; a third
-    # sample of another class near the segment's middle takes over a band around it.
-    two = points((0, 0), (1, 0.5))
-    split = {"train": (two, torch.tensor([0, 1]))}
-    _, (path,) = bd.scan_model(bd.NearestNeighbor(*split["train"]), split,
-                               {CLAIM: ("train", "train", np.array([0]), np.array([1]))}, grid=17, key={},
-                               test_acc=1.0)
-    assert path["first_flip"][0] == pytest.approx(0.5, abs=1e-4) and path["n_flips"][0] == 1
-    three = points((0, 0), (1, 0), (0.5, 0.1))
-    path = bd.segments.pair_flips(bd.NearestNeighbor(three, torch.tensor([0, 1, 2])), three, three,
-                                  np.array([0]), np.array([1]), grid=17)["per_path"]
-    # boundary 0-2 where t^2 = (t - 0.5)^2 + 0.01: t = 0.26; 2-1 symmetric at 0.74
-    np.testing.assert_allclose([path["first_flip"][0], path["last_flip"][0]], [0.26, 0.74], atol=1e-3)
-
-
-def test_untrained_is_the_epoch_zero_checkpoint():
+def test_the_null_is_the_epoch_zero_checkpoint():
     for arch in ("mlp", "resnet"):
         config = zoo.config("mnist", arch, 3, n_train=20, n_test=20, epochs=1)
         start = train(config, checkpoints=[0], use_cache=False, device="cpu").model_at(0).state_dict()
-        net = bd.untrained(config, "cpu")
+        state = torch.get_rng_state()
+        net = zoo.untrained(config, "cpu")
+        assert torch.equal(torch.get_rng_state(), state)  # a forked RNG: no later draw changes
         assert not net.training
         assert all(torch.equal(start[k], v) for k, v in net.state_dict().items())
 
@@ -212,11 +193,11 @@ def test_untrained_is_the_epoch_zero_checkpoint():
 
 def test_scan_threads_sets_and_restores_the_thread_count():
     before = torch.get_num_threads()
-    with bd.scan_threads(1):
+    with sc.scan_threads(1):
         assert torch.get_num_threads() == 1
-    with bd.scan_threads(None):
+    with sc.scan_threads(None):
         assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), bd.scan_threads(1):
+    with pytest.raises(RuntimeError), sc.scan_threads(1):
         raise RuntimeError
     assert torch.get_num_threads() == before
 
@@ -228,7 +209,7 @@ def test_scan_model_rows_and_paths_from_known_boundaries():
     x = points((0, 0), (1, 0.75), (0.2, 0), (1, 0), (0.4, 0))
     split = {"train": (x, torch.zeros(5, dtype=torch.long))}
     pairs = {CLAIM: ("train", "train", np.array([0, 2, 3, 0]), np.array([1, 3, 0, 4]))}
-    rows, frames = bd.scan_model(threshold(0.5), split, pairs, grid=17,
+    rows, frames = sc.scan_model(threshold(0.5), split, pairs, grid=17,
                                  key={"dataset": "mnist", "arch": "mlp", "seed": 3}, test_acc=0.9)
     (row,), (paths,) = rows, frames
     assert list(row)[:5] == ["dataset", "arch", "seed", "kind", "test_acc"] and "per_path" not in row
@@ -248,31 +229,30 @@ def test_scan_model_sees_a_third_class_on_the_way():
     x = points((0, 0), (1, 0))
     split = {"train": (x, torch.tensor([0, 1])), "test": (x, torch.tensor([0, 1]))}
     pairs = {TEST: ("test", "train", np.array([0]), np.array([1]))}
-    rows, frames = bd.scan_model(three_bands(), split, pairs, grid=17, key={}, test_acc=1.0)
+    rows, frames = sc.scan_model(three_bands(), split, pairs, grid=17, key={}, test_acc=1.0)
     np.testing.assert_allclose(frames[0][["first_flip", "last_flip"]].to_numpy()[0], [0.25, 0.75], atol=1e-3)
     assert frames[0]["n_flips"][0] == 2 and frames[0]["third_class"][0] == 1.0
-    assert bd.flip_zone(frames[0]["first_flip"], frames[0]["last_flip"])[0] == pytest.approx(0.25, abs=1e-3)
+    assert pr.flip_zone(frames[0]["first_flip"], frames[0]["last_flip"])[0] == pytest.approx(0.25, abs=1e-3)
 
 
 def fake_zoo(monkeypatch, thresholds, untrained_nets, misfit=()):
-    """Patch train and untrained: each (dataset, arch, seed) gets a threshold model (or a misfit)."""
-    def fake_train(config, device=None):
-        key = (config.dataset, config.arch, config.seed)
-        return SimpleNamespace(model=thresholds[key], config=config, fitted=key not in misfit,
-                               final={"test_acc": 0.1 * (config.seed + 1), "train_acc": 0.5})
+    """``(fitted, misfits)`` as zoo.load splits them: each (dataset, arch, seed) of ``thresholds`` a result
+    with its threshold model (``misfit`` ones not fitted); zoo.untrained gives ``untrained_nets[seed]``."""
+    results = [SimpleNamespace(model=net, config=zoo.config(*key, n_train=80, n_test=80), fitted=key not in misfit,
+                               final={"test_acc": 0.1 * (key[2] + 1), "train_acc": 0.5})
+               for key, net in thresholds.items()]
+    monkeypatch.setattr(zoo, "untrained", lambda config, device=None: untrained_nets[config.seed])
+    return zoo.fitted(results)
 
-    monkeypatch.setattr(bd, "train", fake_train)
-    monkeypatch.setattr(bd, "untrained", lambda config, device=None: untrained_nets[config.seed])
 
-
-def test_scan_zoo_loops_every_fitted_model_over_every_kind(monkeypatch):
-    fake_zoo(monkeypatch, {("mnist", "mlp", s): threshold(c) for s, c in enumerate((0.5, 0.3, 0.6))},
-             {0: threshold(0.8), 1: constant(), 2: threshold(0.1)}, misfit={("mnist", "mlp", 2)})
+def test_scan_models_loops_every_fitted_model_over_every_kind(monkeypatch):
+    fitted, misfits = fake_zoo(monkeypatch, {("mnist", "mlp", s): threshold(c) for s, c in enumerate((0.5, 0.3, 0.6))},
+                               {0: threshold(0.8), 1: constant(), 2: threshold(0.1)}, misfit={("mnist", "mlp", 2)})
     x = points((0, 0), (1, 0), (0.9, 0))
     split = {"train": (x, torch.tensor([0, 1, 1]))}
     pairs = {"mnist": {CLAIM: ("train", "train", np.array([0, 0]), np.array([1, 2])),
                        SAME: ("train", "train", np.array([1]), np.array([2]))}}
-    scan = bd.scan_zoo(["mnist"], ["mlp"], [0, 1, 2], {"mnist": split}, pairs, n_train=3, n_test=3, grid=9)
+    scan = sc.scan_models(fitted, misfits, {"mnist": split}, pairs, grid=9)
     assert list(scan.models) == [("mnist", "mlp", 0), ("mnist", "mlp", 1)]
     assert [r.config.label for r in scan.misfits] == ["mlp/mnist/seed2"]
     assert [(r["seed"], r["kind"]) for r in scan.rows] == [(0, CLAIM), (0, SAME), (1, CLAIM), (1, SAME)]
@@ -297,8 +277,8 @@ def test_claim_paths_pairs_each_path_with_its_untrained_net_and_the_one_nn_rule(
                           {("mnist", "cnn", 0): ([0.1, np.nan, 0.3], [0.1, np.nan, 0.9]),
                            ("mnist", "cnn", 1): ([np.nan] * 3, [np.nan] * 3)},
                           {"mnist": ([0.5, 0.45, np.nan], [0.5, 0.55, np.nan])})
-    claim = bd.claim_paths(scan)
-    assert len(claim) == 6 and claim[bd.KEYS].duplicated().sum() == 0
+    claim = sc.claim_paths(scan)
+    assert len(claim) == 6 and claim[sc.KEYS].duplicated().sum() == 0
     np.testing.assert_allclose(claim["zone"], [0.0, 0.3, 0.5, 0.1, 0.0, 0.1])
     np.testing.assert_allclose(claim["zone_untrained"], [0.4, 0.25, 0.4, 0.25, 0.25, 0.25])
     np.testing.assert_allclose(claim["gain"], [0.4, -0.05, -0.1, 0.15, 0.25, 0.15])
@@ -312,8 +292,8 @@ def test_model_means_averages_seeds_per_kind_data_set_and_arch():
                           "share_flip": [1.0, 0.5, 0.0], "median_abs_first": [0.1, 0.2, np.nan],
                           "share_first_mid": [0.5, 0.25, np.nan], "share_third_class": [0.0, 1.0, 0.0],
                           "mean_n_flips": [1.0, 2.0, 0.0]})
-    means = bd.model_means(table)
-    assert list(means.columns) == bd.SUMMARY_COLUMNS
+    means = sc.model_means(table)
+    assert list(means.columns) == sc.SUMMARY_COLUMNS
     assert means.loc[(CLAIM, "mnist", "mlp")].tolist() == [0.75, 0.15, 0.375, 0.5, 1.5]
 
 
@@ -328,15 +308,15 @@ def known(trained_maker, untrained_maker, n=300, seeds=range(5)) -> pd.DataFrame
     keys = [(d, a, s) for d, a in STRATA for s in seeds]
     trained = {k: trained_maker(rng, n, k) for k in keys}
     untrained = {k: untrained_maker(rng, n, k, trained[k]) for k in keys}
-    return bd.claim_paths(synthetic_scan(trained, untrained))
+    return sc.claim_paths(synthetic_scan(trained, untrained))
 
 
 def decide(claim: pd.DataFrame, tmp_path, monkeypatch) -> claims.Claim:
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    pooled, strata = bd.primary(claim, n_boot=300)
-    return bd.record_claim(pooled, strata, {"zone_trained": Estimate(0.1, 0.0, 0.2, 3, "b")},
-                           replicates=bd.n_models(claim), figures=["figures/01_a.png"],
-                           parameters={"profile": "quick"}, notes="n")
+    pooled, strata = h1.primary(claim, n_boot=300)
+    return h1.record(pooled, strata, {"zone_trained": Estimate(0.1, 0.0, 0.2, 3, "b")},
+                     replicates=h1.n_models(claim), figures=["figures/01_a.png"],
+                     parameters={"profile": "quick"}, notes="n")
 
 
 def test_uniform_flips_against_uniform_flips_are_not_supported(tmp_path, monkeypatch):
@@ -409,16 +389,16 @@ def test_known_answers_through_the_whole_scan(monkeypatch, trained, verdict):
     pairs = {"mnist": {CLAIM: ("train", "train", np.arange(40), np.arange(40, 80))}}
     nulls = {s: constant() if s == 4 else threshold(0.1 + 0.2 * s) for s in range(5)}
     nets = {("mnist", "mlp", s): threshold(0.5) if trained == "bisector" else nulls[s] for s in range(5)}
-    fake_zoo(monkeypatch, nets, nulls)
-    monkeypatch.setattr(bd, "scan_nearest", lambda sets, pairs, grid, device=None: flips_frame(
+    fitted, misfits = fake_zoo(monkeypatch, nets, nulls)
+    monkeypatch.setattr(sc, "scan_nearest", lambda sets, pairs, grid, device=None: flips_frame(
         np.full(40, 0.5), np.full(40, 0.5), dataset="mnist"))
-    scan = bd.scan_zoo(["mnist"], ["mlp"], range(5), {"mnist": split}, pairs, n_train=80, n_test=80, grid=17)
-    pooled, strata = bd.primary(bd.claim_paths(scan), n_boot=300)
-    assert bd.H1_RULE.condition.judge(pooled) == bd.H1_RULE.condition.judge(strata["mnist/mlp"]) == verdict
+    scan = sc.scan_models(fitted, misfits, {"mnist": split}, pairs, grid=17)
+    pooled, strata = h1.primary(sc.claim_paths(scan), n_boot=300)
+    assert h1.RULE.condition.judge(pooled) == h1.RULE.condition.judge(strata["mnist/mlp"]) == verdict
     if trained == "bisector":
-        assert bd.claim_paths(scan)["zone"].max() < 1e-3
+        assert sc.claim_paths(scan)["zone"].max() < 1e-3
     else:  # where the copy of the null never flips it gets 0.5 against the null's 0.25: it never gains
-        assert bd.claim_paths(scan)["gain"].max() < 1e-3
+        assert sc.claim_paths(scan)["gain"].max() < 1e-3
 
 
 def test_primary_resamples_models_not_paths():
@@ -426,10 +406,10 @@ def test_primary_resamples_models_not_paths():
     # the interval comes from the models alone and is wide, however many paths each has.
     claim = pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": np.repeat(range(5), 1000),
                           "gain": np.repeat([-0.1, 0.0, 0.1, 0.2, 0.3], 1000)})
-    pooled, strata = bd.primary(claim, n_boot=500)
+    pooled, strata = h1.primary(claim, n_boot=500)
     assert list(strata) == ["mnist/mlp"] and pooled.n == 5 and strata["mnist/mlp"].n == 5
     assert pooled.value == pytest.approx(0.1) and pooled.low < 0.0 and pooled.high > 0.2
-    assert bd.H1_RULE.condition.judge(pooled) == INCONCLUSIVE
+    assert h1.RULE.condition.judge(pooled) == INCONCLUSIVE
 
 
 def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
@@ -441,8 +421,8 @@ def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
     assert stored["margin"] == 0.05 and "untrained" in stored["null"] and stored["replicates"] == 15
     assert [row["stratum"] for row in stored["strata"]] == ["mnist/mlp", "mnist/resnet", "fashion_mnist/cnn"]
     assert stored["rule_changes"] and stored["rule_changes"][0].startswith("2026-12-01: was (median |first flip")
-    assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == bd.H1_STATEMENT
-    assert stored["figures"] == ["01_a.png"] and bd.H1_RULE.strata == ("dataset", "arch")
+    assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == h1.STATEMENT
+    assert stored["figures"] == ["01_a.png"] and h1.RULE.strata == ("dataset", "arch")
 
 
 # --- reported measurements --------------------------------------------------------------------
@@ -455,8 +435,8 @@ def test_measurements_pool_models_and_report_the_controls():
     same = frame(SAME, [0.1, np.nan, np.nan, np.nan]).assign(dataset="mnist", arch="cnn", seed=0)
     test = frame(TEST, [0.4, 0.1, np.nan, 0.0]).assign(dataset="mnist", arch="cnn", seed=0)
     paths = pd.concat([scan.paths, same, test], ignore_index=True)
-    claim = bd.claim_paths(scan)
-    m = bd.measurements(claim, paths, n_boot=200)
+    claim = sc.claim_paths(scan)
+    m = h1.measurements(claim, paths, n_boot=200)
     assert list(m) == ["zone_trained", "zone_untrained", "zone_1nn", "distance_to_1nn", "share_zone_mid",
                        "share_flip_untrained", "share_third_class", "share_flip_same_class", "zone_test_train",
                        "median_abs_first", "share_first_mid"]
@@ -479,7 +459,7 @@ def test_stratum_table_means_per_model_then_per_stratum():
                           {k: ([np.nan] * 2,) * 2 for k in [("mnist", "mlp", 0), ("mnist", "mlp", 1),
                                                              ("mnist", "cnn", 0)]})
     same = frame(SAME, [0.1, np.nan]).assign(dataset="mnist", arch="mlp", seed=0)
-    table = bd.stratum_table(bd.claim_paths(scan), pd.concat([scan.paths, same], ignore_index=True))
+    table = h1.stratum_table(sc.claim_paths(scan), pd.concat([scan.paths, same], ignore_index=True))
     assert table.index.tolist() == ["mnist/mlp", "mnist/cnn"] and table["models"].tolist() == [2, 1]
     assert table.loc["mnist/mlp", "zone"] == pytest.approx(0.1) and table.loc["mnist/cnn", "zone"] == 0.0
     assert table.loc["mnist/mlp", "gain"] == pytest.approx(0.15)
@@ -490,17 +470,17 @@ def test_stratum_table_means_per_model_then_per_stratum():
 def test_zone_distance_correlation_resamples_models():
     claim = pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": [0, 0, 0, 1, 1, 1],
                           "distance": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "zone": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]})
-    rho = bd.zone_distance_correlation(claim)
+    rho = h1.zone_distance_correlation(claim)
     assert rho.value == pytest.approx(1.0) and rho.n == 2 and "cluster" in rho.method
 
 
 # --- history ----------------------------------------------------------------------------------
 
 def test_history_config_trains_to_the_last_checkpoint_without_early_stop():
-    cfg = bd.history_config("mnist", "mlp", [0, 2, 4], n_train=100, n_test=50)
+    cfg = hist.history_config("mnist", "mlp", [0, 2, 4], n_train=100, n_test=50)
     assert (cfg.dataset, cfg.arch, cfg.seed, cfg.epochs, cfg.n_train, cfg.n_test) == ("mnist", "mlp", 0, 4, 100, 50)
     assert cfg.target_acc is None and zoo.config("mnist", "mlp").target_acc == zoo.TARGET_ACC
-    assert bd.history_config("mnist", "cnn", [0, 25], n_train=None, n_test=None).epochs == 25
+    assert hist.history_config("mnist", "cnn", [0, 25], n_train=None, n_test=None).epochs == 25
 
 
 def test_checkpoint_row_counts_paths_without_flip_in_the_zone():
@@ -508,7 +488,7 @@ def test_checkpoint_row_counts_paths_without_flip_in_the_zone():
                             "last_flip": np.array([0.4, np.nan, 0.8, 0.3]),
                             "abs_first": np.array([0.1, np.nan, 0.3, 0.2])},
                "share_first_mid": 0.5, "share_flip": 0.75, "share_third_class": 0.25}
-    row = bd.checkpoint_row(summary, epoch=4, train_acc=0.8, n_boot=200)
+    row = hist.checkpoint_row(summary, epoch=4, train_acc=0.8, n_boot=200)
     assert list(row) == ["epoch", "train_acc", "zone", "low", "high", "median_abs_first", "share_first_mid",
                          "share_flip", "share_third_class"]
     assert row["zone"] == pytest.approx((0.1 + 0.5 + 0.3 + 0.2) / 4) and row["median_abs_first"] == pytest.approx(0.2)
@@ -522,7 +502,7 @@ def test_boundary_history_scans_each_checkpoint():
                              history={"epoch": [0, 1, 2, 5], "train_acc": [0.1, 0.5, 0.7, 0.9]})
     x = points((0, 0), (1, 0), (0.95, 0))
     # pairs (0,0)->(1,0) and (0,0)->(0.95,0): the second flips at c / 0.95 while c < 0.95
-    history = bd.boundary_history(result, x, np.array([0, 0]), np.array([1, 2]), [5, 0, 2], grid=17, n_boot=100)
+    history = hist.boundary_history(result, x, np.array([0, 0]), np.array([1, 2]), [5, 0, 2], grid=17, n_boot=100)
     assert history.label == "mlp/mnist/seed0" and history.n_pairs == 2
     assert history.table["epoch"].tolist() == [5, 0, 2]
     assert history.table["train_acc"].tolist() == [0.9, 0.1, 0.7]
@@ -535,28 +515,28 @@ def test_boundary_history_scans_each_checkpoint():
 
 # --- notes and results ------------------------------------------------------------------------
 
-def test_claim_notes_text():
+def test_notes_text():
     strata = pd.DataFrame({"zone": [0.1234, 0.3], "zone_untrained": [0.25, 0.25], "zone_1nn": [0.0, 0.001]},
                           index=["mnist/mlp", "mnist/resnet"])
     rows = [{"epoch": 0, "zone": 0.3}, {"epoch": 10, "zone": 0.12345}]
-    history = bd.History("mlp/mnist/seed0", rows, pd.DataFrame(rows), pd.DataFrame(), 2)
+    history = hist.History("mlp/mnist/seed0", rows, pd.DataFrame(rows), pd.DataFrame(), 2)
     text = ("Mean flip zone max(|first - 0.5|, |last - 0.5|) of the train-train pairs of different classes, mean "
             "over models: mnist/mlp: trained 0.123, untrained 0.250, 1-NN 0.000; mnist/resnet: trained 0.300, "
             "untrained 0.250, 1-NN 0.001. History of mlp/mnist/seed0, mean flip zone by epoch 0: 0.300, 10: 0.123.")
-    assert bd.claim_notes(strata, history) == text
+    assert h1.notes(strata, history) == text
     misfit = SimpleNamespace(config=zoo.config("mnist", "cnn", 4), final={"train_acc": 0.95})
-    assert bd.claim_notes(strata, history, [misfit]) == (
+    assert h1.notes(strata, history, [misfit]) == (
         "Excluded, not fitted: cnn/mnist/seed4 (train acc 0.950 < 0.99). " + text)
 
 
-def test_save_writes_the_results_file(tmp_path, monkeypatch):
+def test_write_results_writes_the_results_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     misfit = SimpleNamespace(config=zoo.config("mnist", "cnn", 4))
-    scan = bd.ZooScan([{"arch": "mlp", "median_abs_first": 0.1}], pd.DataFrame(), pd.DataFrame(), {},
+    scan = sc.ZooScan([{"arch": "mlp", "median_abs_first": 0.1}], pd.DataFrame(), pd.DataFrame(), {},
                       misfits=[misfit])
-    history = bd.History("h", [{"epoch": 0}], pd.DataFrame(), pd.DataFrame(), 1)
+    history = hist.History("h", [{"epoch": 0}], pd.DataFrame(), pd.DataFrame(), 1)
     strata = pd.DataFrame({"models": [5], "gain": [0.2]}, index=["mnist/mlp"])
-    bd.save(scan, strata, history, {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"})
+    results.write_results(scan, strata, history, {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"})
     stored = json.loads((tmp_path / "results" / "01_halfway_boundaries.json").read_text())
     assert stored["parameters"] == {"profile": "quick"}
     assert stored["results"]["per_model_seed"] == [{"arch": "mlp", "median_abs_first": 0.1}]
@@ -573,7 +553,7 @@ def test_morph_path_probabilities_along_the_first_pair():
     pairs = {CLAIM: ("train", "train", np.array([0, 2]), np.array([1, 0]))}
     models = {("mnist", "mlp", 0): threshold(0.5), ("mnist", "cnn", 0): threshold(0.25),
               ("mnist", "mlp", 1): threshold(0.9)}
-    path = bd.morph_path(models, split, pairs, "mnist", ["mlp", "cnn", "resnet"], 0)  # no resnet: excluded
+    path = morph.morph_path(models, split, pairs, "mnist", ["mlp", "cnn", "resnet"], 0)  # no resnet: excluded
     assert (path.class_a, path.class_b) == (4, 7) and path.classes[4] == "4"
     assert path.segment.shape == (101, 1, 1, 2) and torch.equal(path.segment[0], x[0])
     assert torch.allclose(path.segment[100], x[1]) and list(path.probs) == ["mlp", "cnn"]
@@ -589,14 +569,31 @@ def test_figures_build():
                          dataset="mnist", arch="mlp")
     rng = np.random.default_rng(0)
     claim = known(lambda r, n, k: uniform_flips(r, n), lambda r, n, k, tr: uniform_flips(rng, n), n=20)
-    pooled, strata = bd.primary(claim, n_boot=100)
+    pooled, strata = h1.primary(claim, n_boot=100)
     rho = Estimate(0.1, 0.0, 0.2, 9, "s")
     rows = [{"epoch": e, "train_acc": 0.5, "zone": 0.2, "low": 0.1, "high": 0.3, "share_flip": 0.4} for e in (0, 1)]
-    history = bd.History("h", rows, pd.DataFrame(rows), pd.DataFrame({"epoch": [0, 0, 1, 1],
-                                                                      "mid": [0.2, 0.4, 0.5, 0.6]}), 2)
-    morph = bd.MorphPath("mnist", torch.zeros(1, 2, 2), torch.ones(1, 2, 2), 0, 1, tuple("0123456789"),
-                         torch.linspace(0, 1, 101), torch.zeros(101, 1, 2, 2), {"mlp": torch.full((101, 10), 0.1)})
-    for fig in (bd.figure_flip_distributions(paths), bd.figure_gain(claim, pooled, strata),
-                bd.figure_first_last(claim, rho), bd.figure_history(history), bd.figure_morph(morph, t_mark=0.3)):
+    history = hist.History("h", rows, pd.DataFrame(rows), pd.DataFrame({"epoch": [0, 0, 1, 1],
+                                                                        "mid": [0.2, 0.4, 0.5, 0.6]}), 2)
+    path = morph.MorphPath("mnist", torch.zeros(1, 2, 2), torch.ones(1, 2, 2), 0, 1, tuple("0123456789"),
+                           torch.linspace(0, 1, 101), torch.zeros(101, 1, 2, 2), {"mlp": torch.full((101, 10), 0.1)})
+    for fig in (fg.figure_flip_distributions(paths), fg.figure_gain(claim, pooled, strata),
+                fg.figure_first_last(claim, rho), fg.figure_history(history), fg.figure_morph(path, t_mark=0.3)):
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
         matplotlib.pyplot.close(fig)
+
+
+# --- the package ------------------------------------------------------------------------------
+
+def _notebook_code(name: str) -> str:
+    """The code lines of a notebook's py:percent script (comments and markdown left out)."""
+    script = Path(__file__).resolve().parent.parent / "notebooks" / f"{name}.py"
+    return "\n".join(line for line in script.read_text().splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_the_package_exports_what_the_notebook_calls():
+    code = _notebook_code(bd.NOTEBOOK)
+    called = set(re.findall(r"\bboundaries\.([A-Za-z_]\w*)", code))
+    assert called == set(bd.__all__) - {"NOTEBOOK"}
+    assert all(hasattr(bd, name) for name in bd.__all__)
+    assert set(re.findall(r"\bboundaries\.h1\.([A-Za-z_]\w*)", code)) <= set(dir(h1))
+    assert all(f'"{stem}"' in code for stem in h1.FIGURES) and h1.RULE.primary == h1.PRIMARY

@@ -1,4 +1,5 @@
 """Notebook 00's table of the zoo: every model, whether it fitted, and the misfits named."""
+import json
 from types import SimpleNamespace
 
 import pandas as pd
@@ -42,3 +43,22 @@ def test_curves_have_one_row_per_epoch_and_split():
 def test_all_learned_is_three_times_chance_on_test():
     assert dm.all_learned(pd.DataFrame({"test_acc": [0.31, 0.9]}))
     assert not dm.all_learned(pd.DataFrame({"test_acc": [0.29, 0.9]}))
+
+
+def test_zoo_tables_list_fitted_and_misfits_in_the_grid_order():
+    results = [_result(seed, 0.9 if seed == 1 else 0.995) for seed in range(3)]
+    fitted, misfits = zoo.fitted(results)  # as zoo.load returns them: the misfit last
+    models = dm.in_grid_order(fitted + misfits, ["mnist"], ["mlp"], [0, 1, 2])
+    table, curves = dm.zoo_tables(models)
+    assert table["seed"].tolist() == [0, 1, 2] and table["fitted"].tolist() == [True, False, True]
+    assert len(curves) == 3 * 2 * 4 and curves["seed"].unique().tolist() == [0, 1, 2]
+
+
+def test_write_results_records_every_model_and_the_misfits(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    table = pd.DataFrame([dm.model_row(_result(0, 0.995)), dm.model_row(_result(1, 0.9))])
+    path = dm.write_results(table, {"profile": "quick"})
+    stored = json.loads(path.read_text())
+    assert path.name == f"{dm.NOTEBOOK}.json" and stored["parameters"] == {"profile": "quick"}
+    assert set(stored["results"]) == {"models", "all_models_learned", "not_fitted"}
+    assert stored["results"]["not_fitted"] == ["mlp/mnist/seed1"] and stored["results"]["all_models_learned"]

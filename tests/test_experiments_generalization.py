@@ -10,7 +10,9 @@ copies it on half of its errors "inconclusive".
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,13 @@ import torch
 from torch import nn
 
 from halfway_utils import zoo
+from halfway_utils.evidence import stats
 from halfway_utils.experiments import generalization as gen
+from halfway_utils.experiments.generalization import agreement as agr
+from halfway_utils.experiments.generalization import controls as ctl
+from halfway_utils.experiments.generalization import h2
+from halfway_utils.experiments.generalization import kappa as kp
+from halfway_utils.experiments.generalization import results as res
 from halfway_utils.infra import params
 from halfway_utils.methods import segments
 from halfway_utils.models import Normalize, StagedNet
@@ -85,33 +93,33 @@ def test_parameters_are_the_notebooks_rules():
 
 
 def test_nn_labels_is_the_1nn_rule_on_the_cpu():
-    out = gen.nn_labels(X_TRAIN, Y_TRAIN, X_TEST)
+    out = agr.nn_labels(X_TRAIN, Y_TRAIN, X_TEST)
     assert out.device.type == "cpu" and out.tolist() == [0, 0, 0]
-    out = gen.nn_labels(torch.tensor([[0.0], [1.0], [0.2]]), Y_TRAIN, torch.tensor([[0.1], [0.65], [0.45]]))
+    out = agr.nn_labels(torch.tensor([[0.0], [1.0], [0.2]]), Y_TRAIN, torch.tensor([[0.1], [0.65], [0.45]]))
     assert out.tolist() == [0, 1, 0]
 
 
 def test_agreement_known_answers():
-    ag = gen.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
-    assert set(ag) == set(gen.AGREEMENT_KEYS) | set(gen.LABEL_KEYS)
+    ag = agr.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST)
+    assert set(ag) == set(agr.AGREEMENT_KEYS) | set(agr.LABEL_KEYS)
     for key, want in EXPECTED.items():
         assert ag[key].dtype == np.float64
         assert ag[key].tolist() == want, key
     assert ag["label"].tolist() == [0, 1, 1] and ag["pred"].tolist() == [0, 1, 0]
     assert ag["pixel_nn"].tolist() == [0, 0, 0] and ag["feature_nn"].tolist() == [0, 1, 0]
-    assert all(ag[k].dtype == np.int64 for k in gen.LABEL_KEYS)
+    assert all(ag[k].dtype == np.int64 for k in agr.LABEL_KEYS)
 
 
 def test_agreement_uses_given_pixel_labels():
     # All-ones "pixel" labels: agreement then follows the predictions (0, 1, 0).
-    ag = gen.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST, pixel=torch.ones(3, dtype=torch.long))
+    ag = agr.agreement(threshold_net(0.5), X_TRAIN, Y_TRAIN, X_TEST, Y_TEST, pixel=torch.ones(3, dtype=torch.long))
     assert ag["agree_pixel"].tolist() == [0, 1, 0] and ag["pixel_nn"].tolist() == [1, 1, 1]
     assert ag["agree_feature"].tolist() == EXPECTED["agree_feature"]
 
 
 def test_agreement_uses_the_models_training_labels():
     # Swapping the training labels turns every 1-NN label around: agreements flip, accuracy does not.
-    ag = gen.agreement(threshold_net(0.5), X_TRAIN, 1 - Y_TRAIN, X_TEST, Y_TEST)
+    ag = agr.agreement(threshold_net(0.5), X_TRAIN, 1 - Y_TRAIN, X_TEST, Y_TEST)
     assert ag["correct"].tolist() == EXPECTED["correct"]
     assert ag["agree_pixel"].tolist() == [0, 1, 0]
     assert ag["agree_feature"].tolist() == [0, 0, 0]
@@ -127,32 +135,32 @@ def _result(labels: str = "true", n_train: int = 3, t: float = 0.5, train_labels
     return TrainResult(model=threshold_net(t), config=cfg, history=history, train_labels=train_labels)
 
 
-def _data(n_train: int = 3, pixel: torch.Tensor | None = None) -> gen.DataSet:
-    pix = gen.nn_labels(X_TRAIN, Y_TRAIN, X_TEST) if pixel is None else pixel
-    return gen.DataSet(X_TRAIN, Y_TRAIN, X_TEST, Y_TEST, pix, n_train)
+def _data(n_train: int = 3, pixel: torch.Tensor | None = None) -> agr.DataSet:
+    pix = agr.nn_labels(X_TRAIN, Y_TRAIN, X_TEST) if pixel is None else pixel
+    return agr.DataSet(X_TRAIN, Y_TRAIN, X_TEST, Y_TEST, pix, n_train)
 
 
 def test_model_agreement_reuses_pixel_labels_only_for_the_same_true_label_subset(monkeypatch):
-    monkeypatch.setattr(gen, "load_split", lambda config, split: (X_TRAIN, Y_TRAIN))
+    monkeypatch.setattr(agr, "load_split", lambda config, split: (X_TRAIN, Y_TRAIN))
     sentinel = torch.ones(3, dtype=torch.long)  # not the real pixel 1-NN labels (0, 0, 0)
-    same = gen.model_agreement(_result("true", n_train=3), _data(3, sentinel))
+    same = agr.model_agreement(_result("true", n_train=3), _data(3, sentinel))
     assert same["agree_pixel"].tolist() == [0, 1, 0]
-    other_size = gen.model_agreement(_result("true", n_train=4), _data(3, sentinel))
+    other_size = agr.model_agreement(_result("true", n_train=4), _data(3, sentinel))
     assert other_size["agree_pixel"].tolist() == EXPECTED["agree_pixel"]
-    random = gen.model_agreement(_result("random", n_train=3), _data(3, sentinel))
+    random = agr.model_agreement(_result("random", n_train=3), _data(3, sentinel))
     assert random["agree_pixel"].tolist() == EXPECTED["agree_pixel"]
 
 
 def test_model_agreement_uses_a_given_training_subset(monkeypatch):
     def refuse(config, split):
         raise AssertionError("load_split should not be called")
-    monkeypatch.setattr(gen, "load_split", refuse)
-    ag = gen.model_agreement(_result("random", n_train=3), _data(3), X_TRAIN)
+    monkeypatch.setattr(agr, "load_split", refuse)
+    ag = agr.model_agreement(_result("random", n_train=3), _data(3), X_TRAIN)
     assert ag["agree_pixel"].tolist() == EXPECTED["agree_pixel"]
 
 
 def test_pixel_accuracy():
-    assert gen.pixel_accuracy({"mnist": _data(), "fashion_mnist": _data(pixel=Y_TEST)}) == {
+    assert agr.pixel_accuracy({"mnist": _data(), "fashion_mnist": _data(pixel=Y_TEST)}) == {
         "mnist": pytest.approx(1 / 3), "fashion_mnist": 1.0}
 
 
@@ -162,19 +170,19 @@ def test_shared_errors_hand_computed():
     y = [0, 0, 0, 0, 1, 1, 1, 1]
     ref = [0, 1, 1, 2, 1, 0, 0, 1]  # wrong on inputs 1, 2, 3 (true 0) and 5, 6 (true 1)
     pred = [0, 1, 2, 0, 1, 0, 1, 1]  # confusion: P(1|0) = P(2|0) = 1/4, P(0|1) = 1/4
-    same, expected = gen.shared_errors(pred, ref, y, n_classes=3)
+    same, expected = kp.shared_errors(pred, ref, y, n_classes=3)
     assert same.tolist() == [1, 0, 0, 1, 0]
     assert expected.tolist() == [0.25] * 5
-    assert gen.kappa(same, expected) == pytest.approx((0.4 - 0.25) / 0.75)
+    assert kp.kappa(same, expected) == pytest.approx((0.4 - 0.25) / 0.75)
     with pytest.raises(ValueError, match="one entry per input"):
-        gen.shared_errors(pred, ref[:-1], y, n_classes=3)
+        kp.shared_errors(pred, ref[:-1], y, n_classes=3)
 
 
 def test_kappa_edges():
-    assert gen.kappa(np.ones(4), np.full(4, 0.1)) == 1.0
-    assert gen.kappa(np.full(4, 0.1), np.full(4, 0.1)) == pytest.approx(0.0)
-    assert np.isnan(gen.kappa(np.array([]), np.array([])))
-    assert np.isnan(gen.kappa(np.ones(2), np.ones(2)))
+    assert kp.kappa(np.ones(4), np.full(4, 0.1)) == 1.0
+    assert kp.kappa(np.full(4, 0.1), np.full(4, 0.1)) == pytest.approx(0.0)
+    assert np.isnan(kp.kappa(np.array([]), np.array([])))
+    assert np.isnan(kp.kappa(np.ones(2), np.ones(2)))
 
 
 def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc: float = 0.9,
@@ -203,10 +211,10 @@ def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc
 @pytest.mark.parametrize(("kind", "verdict"), [("copy", "supported"), ("independent", "not supported"),
                                                ("half", "inconclusive")])
 def test_kappa_estimate_known_answers(kind, verdict):
-    groups = gen.error_groups(_simulate(kind))["mnist/mlp"]
-    est = gen.kappa_estimate([(s, e) for _, s, e in groups], n_boot=400)
+    groups = kp.error_groups(_simulate(kind))["mnist/mlp"]
+    est = kp.kappa_estimate([(s, e) for _, s, e in groups], n_boot=400)
     assert est.n == 5 and est.method.startswith("two-level")
-    assert gen.RULE.condition.judge(est) == verdict
+    assert h2.RULE.condition.judge(est) == verdict
     if kind == "copy":
         assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
     if kind == "independent":
@@ -217,44 +225,44 @@ def test_kappa_estimate_resamples_models_not_inputs():
     # Five models, each with every item identical within it but different between them: a bootstrap
     # over pooled inputs would be tight, the model-level one keeps the spread between models.
     groups = [(np.full(200, v), np.zeros(200)) for v in (0.2, 0.4, 0.6, 0.8, 1.0)]
-    est = gen.kappa_estimate(groups, n_boot=500, seed=1)
+    est = kp.kappa_estimate(groups, n_boot=500, seed=1)
     assert est.value == pytest.approx(0.6) and est.n == 5
     assert est.low < 0.45 and est.high > 0.75
-    one = gen.kappa_estimate(groups[:1] + [(np.array([]), np.array([]))], n_boot=10)
+    one = kp.kappa_estimate(groups[:1] + [(np.array([]), np.array([]))], n_boot=10)
     assert one.n == 1 and one.value == pytest.approx(0.2) and np.isnan(one.low)
-    assert np.isnan(gen.kappa_estimate([], n_boot=10).value)
+    assert np.isnan(kp.kappa_estimate([], n_boot=10).value)
     with pytest.raises(ValueError, match="one label per group"):
-        gen.kappa_estimate(groups, strata=["a"], n_boot=10)
+        kp.kappa_estimate(groups, strata=["a"], n_boot=10)
 
 
 def test_kappa_estimate_stratified_keeps_each_stratum_in_every_replicate():
     # Stratum a: kappa 1 (two models), stratum b: kappa 0 (two models). Resampled within strata,
     # every replicate holds two models of each: the pooled kappa stays at 0.5.
     groups = [(np.ones(50), np.zeros(50))] * 2 + [(np.zeros(50), np.zeros(50))] * 2
-    est = gen.kappa_estimate(groups, ["a", "a", "b", "b"], n_boot=200)
+    est = kp.kappa_estimate(groups, ["a", "a", "b", "b"], n_boot=200)
     assert (est.value, est.low, est.high) == (0.5, 0.5, 0.5)
-    free = gen.kappa_estimate(groups, n_boot=200)
+    free = kp.kappa_estimate(groups, n_boot=200)
     assert free.low < 0.5 < free.high
 
 
 def test_error_groups_pixel_and_network_pairs_and_misfits():
     rows = _simulate("independent", seeds=[0, 1, 2])
     rows.loc[rows.seed == 2, "fitted"] = False
-    pixel = gen.error_groups(rows)["mnist/mlp"]
+    pixel = kp.error_groups(rows)["mnist/mlp"]
     assert [name for name, _, _ in pixel] == ["seed0", "seed1"]
-    net = gen.error_groups(rows, "net")["mnist/mlp"]
+    net = kp.error_groups(rows, "net")["mnist/mlp"]
     assert [name for name, _, _ in net] == ["seed0 vs seed1", "seed1 vs seed0"]
     m0, m1 = rows[rows.seed == 0], rows[rows.seed == 1]
-    same, expected = gen.shared_errors(m0["pred"], m1["pred"], m0["label"])
+    same, expected = kp.shared_errors(m0["pred"], m1["pred"], m0["label"])
     assert net[0][1].tolist() == same.tolist() and net[0][2].tolist() == expected.tolist()
-    single = gen.error_groups(rows[rows.seed == 0], "net")
+    single = kp.error_groups(rows[rows.seed == 0], "net")
     assert single == {"mnist/mlp": []}
 
 
 def test_net_vs_net_kappa_known_answers():
-    copy = gen.kappa_by_stratum(gen.error_groups(_simulate("copy"), "net"), n_boot=200)[0]
+    copy = kp.kappa_by_stratum(kp.error_groups(_simulate("copy"), "net"), n_boot=200)[0]
     assert copy.value == 1.0
-    independent = gen.kappa_by_stratum(gen.error_groups(_simulate("independent"), "net"), n_boot=200)[0]
+    independent = kp.kappa_by_stratum(kp.error_groups(_simulate("independent"), "net"), n_boot=200)[0]
     assert abs(independent.value) < 0.05 and independent.n == 5
 
 
@@ -266,11 +274,11 @@ def _three_strata(kinds=("copy", "independent", "half")) -> pd.DataFrame:
 
 def test_kappa_by_stratum_and_model_kappas():
     rows = _three_strata()
-    pooled, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=300)
+    pooled, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=300)
     assert list(strata) == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
-    assert [gen.RULE.condition.judge(strata[k]) for k in strata] == ["supported", "not supported", "inconclusive"]
+    assert [h2.RULE.condition.judge(strata[k]) for k in strata] == ["supported", "not supported", "inconclusive"]
     assert pooled.n == 15 and 0.3 < pooled.value < 0.7
-    kappas = gen.model_kappas(rows)
+    kappas = kp.model_kappas(rows)
     assert len(kappas) == 30 and set(kappas.reference) == {"pixel 1-NN", "another network"}
     copy = kappas.query("stratum == 'mnist/mlp'")
     assert (copy["kappa"] == 1.0).all() and (copy["shared"] == 1.0).all()
@@ -281,16 +289,16 @@ def test_kappa_by_stratum_and_model_kappas():
     (("independent", "independent", "independent"), "not supported"),
     (("copy", "independent", "half"), None),  # whatever the pooled interval gives
 ])
-def test_record_claim_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, pooled_verdict):
+def test_record_decides_by_the_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, pooled_verdict):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     rows = _three_strata(kinds)
-    pooled, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=300)
-    measurements = {"shared_error_kappa_net_vs_net": gen.stats.Estimate(0.7, 0.6, 0.8, 15, "m")}
-    claim = gen.record_claim(pooled, strata, measurements, replicates=15, figures=["figures/02_shared_errors.png"],
-                             parameters={"profile": "quick"}, notes="n")
-    assert claim.verdict == (pooled_verdict or gen.RULE.condition.judge(pooled))
+    pooled, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=300)
+    measurements = {"shared_error_kappa_net_vs_net": stats.Estimate(0.7, 0.6, 0.8, 15, "m")}
+    claim = h2.record(pooled, strata, measurements, replicates=15, figures=["figures/02_shared_errors.png"],
+                      parameters={"profile": "quick"}, notes="n")
+    assert claim.verdict == (pooled_verdict or h2.RULE.condition.judge(pooled))
     stored = json.loads((tmp_path / "results" / "claims" / "H2.json").read_text())
-    assert stored["primary"] == gen.PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["primary"] == h2.PRIMARY and stored["primary"] in stored["measurements"]
     assert stored["margin"] == 0.5 and "independent errors" in stored["null"]
     assert stored["replicates"] == 15 and stored["notebook"] == "02_generalization"
     assert [s["stratum"] for s in stored["strata"]] == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
@@ -298,19 +306,19 @@ def test_record_claim_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, 
     assert [s["verdict"] for s in stored["strata"]] == [want[k] for k in kinds]
     assert all(s["n"] == 5 for s in stored["strata"])
     assert len(stored["rule_changes"]) == 1 and "issue 13" in stored["rule_changes"][0]
-    assert stored["figures"] == ["02_shared_errors.png"] and stored["statement"] == gen.STATEMENT
+    assert stored["figures"] == ["02_shared_errors.png"] and stored["statement"] == h2.STATEMENT
 
 
 # --- the runs -------------------------------------------------------------------------------------
 
 def test_h1_statistic_boundary_off_the_middle():
-    s = gen.h1_statistic(threshold_net(0.3), CORNERS, torch.tensor([0, 0, 1, 1]), n_pairs=40, grid=17)
+    s = ctl.h1_statistic(threshold_net(0.3), CORNERS, torch.tensor([0, 0, 1, 1]), n_pairs=40, grid=17)
     assert "per_path" not in s
     assert s["n_paths"] == 40
     assert s["share_flip"] == 1.0 and s["share_third_class"] == 0.0 and s["mean_n_flips"] == 1.0
     assert s["median_abs_first"] == pytest.approx(0.2, abs=1e-3)
     assert s["share_first_mid"] == 0.0
-    ia, ib = segments.sample_pairs(np.array([0, 0, 1, 1]), n=40, kind="different", seed=gen.H1_SEED)
+    ia, ib = segments.sample_pairs(np.array([0, 0, 1, 1]), n=40, kind="different", seed=ctl.H1_SEED)
     first = np.where(ia < 2, 0.3, 0.7)  # pairs from x0 = 0 to x0 = 1 flip at t = 0.3, the reverse at 0.7
     assert s["median_first"] == pytest.approx(np.median(first), abs=1e-3)
 
@@ -318,7 +326,7 @@ def test_h1_statistic_boundary_off_the_middle():
 def test_h1_statistic_pairs_by_training_labels_not_by_class():
     # Labels across the boundary's direction: only pairs that differ in x0 cross it.
     labels = np.array([0, 1, 0, 1])
-    s = gen.h1_statistic(threshold_net(0.5), CORNERS, labels, n_pairs=60, grid=17)
+    s = ctl.h1_statistic(threshold_net(0.5), CORNERS, labels, n_pairs=60, grid=17)
     ia, ib = segments.sample_pairs(labels, n=60, kind="different", seed=1)
     x0 = CORNERS.flatten(1)[:, 0].numpy()
     assert (labels[ia] != labels[ib]).all()
@@ -327,17 +335,18 @@ def test_h1_statistic_pairs_by_training_labels_not_by_class():
     assert s["share_first_mid"] == 1.0 and s["median_abs_first"] == pytest.approx(0.0, abs=1e-3)
 
 
-def test_agreement_runs_tables(monkeypatch):
-    monkeypatch.setattr(gen, "load_split", lambda config, split: (X_TRAIN, Y_TRAIN))
-    monkeypatch.setattr(gen, "train", lambda config, device=None: _result(
-        n_train=config.n_train, seed=config.seed, arch=config.arch, dataset=config.dataset,
-        train_acc=0.5 if (config.arch, config.seed) == ("cnn", 1) else None))
-    configs = zoo.grid(["mnist"], ["mlp", "cnn"], [0, 1], n_train=3, n_test=3)
-    agree, per_sample, misfits = gen.agreement_runs(configs, {"mnist": _data()})
+def test_agreement_runs_tables_the_models_in_the_order_given(monkeypatch):
+    monkeypatch.setattr(agr, "load_split", lambda config, split: (X_TRAIN, Y_TRAIN))
+    results = [_result(n_train=3, seed=seed, arch=arch, train_acc=0.5 if (arch, seed) == ("cnn", 1) else None)
+               for arch in ("mlp", "cnn") for seed in (0, 1)]
+    fitted, misfits = zoo.fitted(results)  # as zoo.load returns them: the misfit last
+    assert [r.config.label for r in misfits] == ["cnn/mnist/seed1"]
+    models = gen.in_grid_order(fitted[::-1] + misfits, ["mnist"], ["mlp", "cnn"], [0, 1])
+    assert models == results  # the grid's order: data set, arch, seed
+    agree, per_sample = agr.agreement_runs(models, {"mnist": _data()})
     assert agree[["arch", "seed"]].values.tolist() == [["mlp", 0], ["mlp", 1], ["cnn", 0], ["cnn", 1]]
     assert agree["fitted"].tolist() == [True, True, True, False]
     assert agree["epochs_trained"].tolist() == [2] * 4
-    assert [r.config.label for r in misfits] == ["cnn/mnist/seed1"]
     assert agree["correct"].tolist() == [pytest.approx(2 / 3)] * 4
     assert agree["agree_pixel"].tolist() == [pytest.approx(2 / 3)] * 4
     assert agree["agree_feature"].tolist() == [1.0] * 4
@@ -349,13 +358,13 @@ def test_agreement_runs_tables(monkeypatch):
 
 def test_random_label_runs_rows_and_curves(monkeypatch):
     random_labels = torch.tensor([0, 1, 0, 1])
-    monkeypatch.setattr(gen, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
-    monkeypatch.setattr(gen, "train", lambda config, device=None: _result(
+    monkeypatch.setattr(ctl, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
+    monkeypatch.setattr(ctl, "train", lambda config, device=None: _result(
         config.labels, n_train=config.n_train, t=0.3, seed=config.seed, arch=config.arch,
         train_labels=random_labels if config.labels == "random" else torch.tensor([0, 0, 1, 1]),
         train_acc=0.9 if (config.labels, config.seed) == ("random", 1) else None))
-    data = {"mnist": gen.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
-    table, curves = gen.random_label_runs(["mnist"], ["mlp"], [0, 1], data, n_train=4, n_test=3, epochs=2,
+    data = {"mnist": agr.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
+    table, curves = ctl.random_label_runs(["mnist"], ["mlp"], [0, 1], data, n_train=4, n_test=3, epochs=2,
                                           n_pairs=40, grid=17)
     assert table[["seed", "labels"]].values.tolist() == [[0, "true"], [0, "random"], [1, "true"], [1, "random"]]
     assert table["epochs"].tolist() == [zoo.EPOCHS["mlp"], 2, zoo.EPOCHS["mlp"], 2]
@@ -371,7 +380,7 @@ def test_random_label_runs_rows_and_curves(monkeypatch):
 
 
 def test_width_runs_rows(monkeypatch):
-    monkeypatch.setattr(gen, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
+    monkeypatch.setattr(ctl, "load_split", lambda config, split: (CORNERS, torch.tensor([0, 0, 1, 1])))
     seen = []
 
     def fake_train(config, device=None):
@@ -379,9 +388,9 @@ def test_width_runs_rows(monkeypatch):
         return _result(n_train=config.n_train, t=0.3, seed=config.seed, train_labels=torch.tensor([0, 0, 1, 1]),
                        width=dict(config.arch_kw)["width"],
                        train_acc=0.5 if dict(config.arch_kw)["width"] == 8 else None)
-    monkeypatch.setattr(gen, "train", fake_train)
-    data = {"mnist": gen.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
-    table = gen.width_runs([8, 32], [0, 1], data, dataset="mnist", n_train=4, n_test=3, n_pairs=20, grid=17,
+    monkeypatch.setattr(ctl, "train", fake_train)
+    data = {"mnist": agr.DataSet(CORNERS, torch.tensor([0, 0, 1, 1]), X_TEST, Y_TEST, torch.zeros(3).long(), 4)}
+    table = ctl.width_runs([8, 32], [0, 1], data, dataset="mnist", n_train=4, n_test=3, n_pairs=20, grid=17,
                            epochs=200)
     assert seen == [200] * 4
     assert table[["width", "seed"]].values.tolist() == [[8, 0], [8, 1], [32, 0], [32, 1]]
@@ -403,9 +412,9 @@ def _random_table() -> pd.DataFrame:
                          "share_first_mid": [0.5, 0.3, 0.4, 0.2, 0.1]})
 
 
-def test_claim_measurements_models_as_the_unit():
+def test_measurements_models_as_the_unit():
     rows = _three_strata(("copy", "independent", "independent"))
-    m = gen.claim_measurements(rows, _random_table(), n_boot=200)
+    m = h2.measurements(rows, _random_table(), n_boot=200)
     assert list(m) == ["shared_error_kappa_net_vs_net", "shared_error_share_pixel_1nn",
                        "shared_error_expected_pixel_1nn", "agreement_pixel_1nn", "agreement_pixel_floor",
                        "agreement_feature_1nn", "test_accuracy", "random_labels_train_acc",
@@ -417,14 +426,14 @@ def test_claim_measurements_models_as_the_unit():
     assert floor.value < m["agreement_pixel_1nn"].value
     # Random labels: the fitted labelings only (seed 2 missed its target), minus chance, t across labelings.
     test = m["random_labels_test_acc_minus_chance"]
-    values = np.array([0.1, 0.12]) - gen.CHANCE
+    values = np.array([0.1, 0.12]) - ctl.CHANCE
     half = sps.t.ppf(0.975, 1) * values.std(ddof=1) / np.sqrt(2)
     assert test.n == 2 and test.value == pytest.approx(0.01)
     assert (test.low, test.high) == (pytest.approx(0.01 - half), pytest.approx(0.01 + half))
     assert m["random_labels_train_acc"].value == pytest.approx(0.995)
     assert m["true_labels_share_first_mid"].value == pytest.approx(0.45)
-    given = gen.stats.Estimate(0.3, 0.2, 0.4, 15, "x")
-    assert gen.claim_measurements(rows, _random_table(), n_boot=100, net_pooled=given)[
+    given = stats.Estimate(0.3, 0.2, 0.4, 15, "x")
+    assert h2.measurements(rows, _random_table(), n_boot=100, net_pooled=given)[
         "shared_error_kappa_net_vs_net"] is given
 
 
@@ -434,9 +443,9 @@ def test_strata_table_rows():
     agree = rows.groupby(["dataset", "arch", "seed"], sort=False)[["correct", "agree_pixel", "agree_feature",
                                                                    "fitted"]].agg(
         {"correct": "mean", "agree_pixel": "mean", "agree_feature": "mean", "fitted": "first"}).reset_index()
-    _, strata = gen.kappa_by_stratum(gen.error_groups(rows), n_boot=100)
-    _, net = gen.kappa_by_stratum(gen.error_groups(rows, "net"), n_boot=100)
-    table = gen.strata_table(agree, strata, net, {"mnist": 0.8, "fashion_mnist": 0.7})
+    _, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=100)
+    _, net = kp.kappa_by_stratum(kp.error_groups(rows, "net"), n_boot=100)
+    table = h2.strata_table(agree, strata, net, {"mnist": 0.8, "fashion_mnist": 0.7})
     assert table["stratum"].tolist() == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
     assert table["models"].tolist() == [5, 5, 5] and table["fitted"].tolist() == [5, 4, 5]
     assert table.loc[0, "kappa_pixel_1nn"] == 1.0 and table.loc[0, "kappa_net_vs_net"] == 1.0
@@ -444,15 +453,15 @@ def test_strata_table_rows():
     assert table.loc[2, "pixel_1nn_acc"] == 0.7
 
 
-def test_control_notes_text():
+def test_notes_text():
     widths = pd.DataFrame({"width": [8, 8, 32], "seed": [0, 1, 0], "fitted": [False, True, True],
                            "train_acc": [0.95, 0.99, 1.0], "test_acc": [0.6, 0.7, 0.9],
                            "share_first_mid": [0.3, 0.4, 0.45]})
     agree = pd.DataFrame({"dataset": "mnist", "arch": ["mlp"] * 5 + ["cnn"] * 5, "seed": list(range(5)) * 2,
                           "fitted": [True] * 9 + [False]})
     misfit = _result(seed=4, arch="cnn", train_acc=0.5)
-    notes = gen.control_notes(agree, _random_table(), widths, [misfit], archs=["mlp", "cnn", "resnet"],
-                              random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
+    notes = h2.notes(agree, _random_table(), widths, [misfit], archs=["mlp", "cnn", "resnet"],
+                     random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
     assert notes == (
         "Excluded, not fitted: cnn/mnist/seed4 (train acc 0.500 < 0.99). "
         "Strata with fewer than 5 fitted models: mnist/cnn (4). "
@@ -462,26 +471,35 @@ def test_control_notes_text():
         "|t-0.5| 0.220, share in [0.4,0.6] 0.20. "
         "Width sweep: w=8: 1/2 fitted, train 0.970, test 0.650, share in [0.4,0.6] 0.35; w=32: 1/1 fitted, "
         "train 1.000, test 0.900, share in [0.4,0.6] 0.45.")
-    notes = gen.control_notes(agree.assign(fitted=True), _random_table(), widths, [], archs=["mlp"],
-                              random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
+    notes = h2.notes(agree.assign(fitted=True), _random_table(), widths, [], archs=["mlp"],
+                     random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
     assert notes.startswith("Random labels (mlp on mnist, n_train=500, one labeling per seed): true:")
 
 
 def test_rule_is_registered_with_its_change():
-    assert str(gen.RULE) == ("shared_error_kappa_pixel_1nn > 0.5 on the whole 95% interval, per (dataset, arch) "
+    assert str(h2.RULE) == ("shared_error_kappa_pixel_1nn > 0.5 on the whole 95% interval, per (dataset, arch) "
                              "stratum and pooled")
-    assert gen.RULE.strata == ("dataset", "arch") and gen.RULE.primary == gen.PRIMARY
-    assert gen.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")
+    assert h2.RULE.strata == ("dataset", "arch") and h2.RULE.primary == h2.PRIMARY
+    assert h2.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")
 
 
-def test_save_run_writes_records(tmp_path, monkeypatch):
+def test_write_results_writes_records(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     agree = pd.DataFrame({"dataset": ["mnist"], "arch": ["mlp"], "seed": [0], "correct": [0.5]})
     table = pd.DataFrame({"width": [8], "share_first_mid": [float("nan")]})
-    path = gen.save_run(agree, table, table, table, table, {"x": gen.stats.Estimate(1.0, 0.5, 1.5, 2, "m")},
-                        {"profile": "q"})
+    path = res.write_results(agree, table, table, table, table, {"x": stats.Estimate(1.0, 0.5, 1.5, 2, "m")},
+                             {"profile": "q"})
     results = json.loads(path.read_text())["results"]
     assert results["agreement"] == [{"dataset": "mnist", "arch": "mlp", "seed": 0, "correct": 0.5}]
     assert results["width_sweep"] == [{"width": 8, "share_first_mid": None}]
     assert set(results) == {"agreement", "strata", "model_kappas", "random_labels", "width_sweep", "measurements"}
     assert results["measurements"]["x"]["value"] == 1.0
+
+
+def test_the_package_exports_what_the_notebook_calls():
+    script = Path(__file__).resolve().parent.parent / "notebooks" / f"{gen.NOTEBOOK}.py"
+    code = "\n".join(line for line in script.read_text().splitlines() if not line.lstrip().startswith("#"))
+    assert set(re.findall(r"\bgeneralization\.([A-Za-z_]\w*)", code)) == set(gen.__all__) - {"NOTEBOOK"}
+    assert all(hasattr(gen, name) for name in gen.__all__)
+    assert set(re.findall(r"\bgeneralization\.h2\.([A-Za-z_]\w*)", code)) <= set(dir(h2))
+    assert all(f'"{stem}"' in code for stem in h2.FIGURES) and h2.RULE.primary == h2.PRIMARY

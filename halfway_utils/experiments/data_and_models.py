@@ -1,21 +1,27 @@
 """Notebook 00: the data sets and the model zoo every later notebook stands on.
 
-It tests no claim. It trains (or loads) one model per (data set, architecture, seed) to
-the zoo's target training accuracy, tabulates each model's size and train/test accuracy,
-and names every model that missed its target: the later claims are about models that fit
-their data, and they exclude a misfit by name.
+It tests no claim. The notebook trains (or loads) one model per (data set, architecture, seed)
+to the zoo's target training accuracy with :func:`halfway_utils.zoo.load`; this module tabulates
+each model's size and train/test accuracy (:func:`zoo_tables`) and names every model that missed
+its target: the later claims are about models that fit their data, and they exclude a misfit by name.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .. import zoo
+from ..infra.store import save_results
 from ..models import count_parameters
-from ..train import TrainResult, train
-from .common import rules
+from ..train import TrainResult
+from .common import in_grid_order, rules
 
+__all__ = ["CHANCE", "LEARNED_FACTOR", "NOTEBOOK", "PARAMETERS", "all_learned", "curve_rows", "in_grid_order",
+           "ledger_models", "misfits", "model_row", "write_results", "zoo_tables"]
+
+NOTEBOOK = "00_data_and_models"
 PARAMETERS = rules("datasets", "archs", "seeds", "n_train", "n_test")
 CHANCE = 0.1  # ten classes in every data set of the zoo
 LEARNED_FACTOR = 3  # a model "learned" when its test accuracy is above 3x chance
@@ -41,11 +47,8 @@ def curve_rows(result: TrainResult) -> list[dict[str, Any]]:
             for epoch, acc in zip(result.history["epoch"], result.history[f"{split}_acc"])]
 
 
-def train_zoo(datasets: list[str], archs: list[str], seeds: list[int], *, n_train: int | None,
-              n_test: int | None, device: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train (or load) every (data set, arch, seed) model: the model table and the learning curves."""
-    results = [train(config, device=device)
-               for config in zoo.grid(datasets, archs, seeds, n_train=n_train, n_test=n_test)]
+def zoo_tables(results: Sequence[TrainResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The model table (one :func:`model_row` per model, in the order given) and the learning curves."""
     return (pd.DataFrame([model_row(r) for r in results]),
             pd.DataFrame([row for r in results for row in curve_rows(r)]))
 
@@ -65,3 +68,9 @@ def ledger_models(table: pd.DataFrame) -> list[dict[str, Any]]:
     """The models as recorded in results/00_data_and_models.json (one dict each)."""
     keys = ["dataset", "arch", "seed", "labels", "n_train", "train_acc", "test_acc", "fitted", "epochs"]
     return table[keys].to_dict("records")
+
+
+def write_results(table: pd.DataFrame, parameters: Mapping[str, Any]) -> Path:
+    """Write ``results/00_data_and_models.json``: every model, whether all learned, and the misfits."""
+    return save_results(NOTEBOOK, {"models": ledger_models(table), "all_models_learned": all_learned(table),
+                                   "not_fitted": misfits(table)}, dict(parameters))

@@ -1,0 +1,46 @@
+"""Notebook 02 (claim H2): generalization by the halfway partition.
+
+Does a network label an unseen input like the nearest training sample (the 1-NN rule, the
+"halfway" partition of its training set)? Raw agreement with the 1-NN label cannot decide that,
+so H2 is decided on the inputs where the two rules can part: the shared-error kappa, on the test
+inputs the pixel-space 1-NN rule gets wrong, of the network's errors against the 1-NN's beyond
+independent errors, per (dataset, arch) stratum and pooled, with the model as the unit. The same
+kappa between two independently trained networks, raw agreements, a random-label control and a
+width sweep of the MLP are reported beside it.
+
+Modules:
+
+- :mod:`.parameters`: ``NOTEBOOK`` and ``PARAMETERS``;
+- :mod:`.agreement`: the shared subsets, their pixel 1-NN labels and each model's agreement per test sample;
+- :mod:`.kappa`: the shared-error kappa, its two-level bootstrap, per stratum and pooled;
+- :mod:`.controls`: the random-label runs, the width sweep and notebook 01's flip summary on their models;
+- :mod:`.h2`: the claim: its rule, reported measurements, per-stratum table, notes and ledger entry;
+- :mod:`.results`: the results file.
+"""
+from __future__ import annotations
+
+from ..common import in_grid_order
+from . import h2
+from .agreement import AGREEMENT_KEYS, agreement_runs, load_data, pixel_accuracy
+from .controls import CHANCE, random_label_runs, width_runs
+from .kappa import error_groups, kappa_by_stratum, model_kappas
+from .parameters import NOTEBOOK, PARAMETERS
+from .results import write_results
+
+__all__ = [
+    "AGREEMENT_KEYS",
+    "CHANCE",
+    "NOTEBOOK",
+    "PARAMETERS",
+    "agreement_runs",
+    "error_groups",
+    "h2",
+    "in_grid_order",
+    "kappa_by_stratum",
+    "load_data",
+    "model_kappas",
+    "pixel_accuracy",
+    "random_label_runs",
+    "width_runs",
+    "write_results",
+]
