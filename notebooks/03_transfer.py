@@ -18,7 +18,7 @@
 #
 # **Our reading of the claim.** *Meet You Halfway* (BenShmuel 2022) explains why adversarial
 # examples transfer between models; only its abstract is public, so the hypotheses below are
-# our reading of it (`../shared/PAPERS.md`), not the paper's words:
+# our reading of it ([docs/papers.md](../docs/papers.md)), not the paper's words:
 #
 # - **H3 shared boundaries.** Independently trained networks (other seeds, architectures) put
 #   their boundaries at nearly the same places: the distance between two models' boundaries is
@@ -49,7 +49,7 @@
 #   land; the same random perturbation for the perpendicular share (a random direction in 784
 #   dimensions is almost wholly perpendicular to any segment, so the share alone cannot fail).
 #
-# **Decision rules** (registered in `halfway_utils/experiments/transfer.py`; decided on the
+# **Decision rules** (registered in `halfway_utils/experiments/transfer/h3.py` and `h4.py`; decided on the
 # whole 95% interval, per stratum and pooled, on fitted models only; a model that missed its
 # target training accuracy is named and excluded):
 # - **H3**, primary `h3_id_md_vs_null`: per model pair, the median over inputs of ID/MD divided
@@ -119,8 +119,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from halfway_utils.infra import plotting
+from halfway_utils.infra import outputs, plotting
 
+outputs.route("03_transfer", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 figs = plotting.Figures()
 if torch_threads is not None:  # on a shared, loaded CPU one thread is several times faster than two
@@ -135,9 +136,10 @@ clock = time.perf_counter()
 # test subset. The model pairs: every same-arch pair and `n_cross` cross-arch partners per model.
 
 # %%
-zoos, model_table = transfer.load_zoos(datasets, archs, seeds, n_inputs, device, n_train=n_train, n_test=n_test)
-excluded = transfer.excluded_note(zoos)
-models = {name: list(z.models) for name, z in zoos.items()}
+bundles, model_table = transfer.load_bundles(datasets, archs, seeds, n_inputs, device, n_train=n_train,
+                                             n_test=n_test)
+excluded = transfer.excluded_note(bundles)
+models = {name: list(b.models) for name, b in bundles.items()}
 pairs = {name: transfer.model_pairs(names, n_cross) for name, names in models.items()}
 print(excluded)
 print({name: f"{len(v)} pairs ({sum(transfer.pair_kind(a, b) == 'same arch' for a, b in v)} same arch)"
@@ -150,7 +152,7 @@ model_table
 # costs N attacks and N² evaluations. PGD takes `pgd_steps` steps from a seeded random start.
 
 # %%
-adv, hits = transfer.adversarial_sets(zoos, attack_names, eps_list, pgd_steps=pgd_steps, seed=seed)
+adv, hits = transfer.adversarial_sets(bundles, attack_names, eps_list, pgd_steps=pgd_steps, seed=seed)
 print(f"{len(hits)} adversarial sets, {sum(hits)} from the cache")
 
 # %% [markdown]
@@ -160,8 +162,8 @@ print(f"{len(hits)} adversarial sets, {sum(hits)} from the cache")
 # the same L∞ size on each target.
 
 # %%
-outcomes, rates = transfer.transfer_rates(zoos, adv, attack_names, eps_list)
-noise, noise_rates = transfer.sign_noise(zoos, eps_list, seed)
+outcomes, rates = transfer.transfer_rates(bundles, adv, attack_names, eps_list)
+noise, noise_rates = transfer.sign_noise(bundles, eps_list, seed)
 rates = pd.concat([rates, noise_rates], ignore_index=True)
 rates.pivot_table(index=["dataset", "attack", "eps"], columns="kind", values="success").round(3)
 
@@ -169,8 +171,8 @@ rates.pivot_table(index=["dataset", "attack", "eps"], columns="kind", values="su
 # Heatmaps of the PGD transfer matrices, one per ε: rows are sources, columns targets.
 
 # %%
-for name, z in zoos.items():
-    figs.save(transfer.figure_transfer_matrix(rates, name, list(z.models), eps_list), f"03_transfer_matrix_{name}")
+for name, b in bundles.items():
+    figs.save(transfer.figure_transfer_matrix(rates, name, list(b.models), eps_list), f"03_transfer_matrix_{name}")
     plt.show()
 
 # %% [markdown]
@@ -191,9 +193,9 @@ plt.show()
 # %%
 from halfway_utils.teaching import explorers
 
-z = next(iter(zoos.values()))
-explorers.explorer(explorers.epsilon_figure, z, pgd_steps, eps=(0.0, max(0.3, eps_ref), 0.01, eps_ref),
-                   source=list(z.models), index=(0, len(z.x) - 1, 1))
+b = next(iter(bundles.values()))
+explorers.explorer(explorers.epsilon_figure, b, pgd_steps, eps=(0.0, max(0.3, eps_ref), 0.01, eps_ref),
+                   source=list(b.models), index=(0, len(b.x) - 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -206,7 +208,7 @@ plt.show()
 
 # %%
 mds = transfer.boundary_distances(
-    zoos, adv, pairs, eps_ref=eps_ref, n_boundary=n_boundary, max_eps_legitimate=max_eps_legitimate,
+    bundles, adv, pairs, eps_ref=eps_ref, n_boundary=n_boundary, max_eps_legitimate=max_eps_legitimate,
     max_eps_adversarial=max_eps_adversarial, max_eps_random=max_eps_random, grid=grid, seed=seed)
 h3_rows = transfer.h3_rows(mds, pairs)
 summary = transfer.boundary_summary(mds, h3_rows)
@@ -218,7 +220,7 @@ summary.round(3)
 # boundaries; the dashed line is H3's margin).
 
 # %%
-figs.save(transfer.figure_boundary_distances(mds, h3_rows, list(zoos)), "03_boundary_distances")
+figs.save(transfer.figure_boundary_distances(mds, h3_rows, list(bundles)), "03_boundary_distances")
 plt.show()
 
 # %% [markdown]
@@ -229,7 +231,7 @@ plt.show()
 # perturbation of the same L2 norm gives the null's fraction. Per data set, the medians:
 
 # %%
-landing = transfer.landing_table(zoos, adv, eps_ref=eps_ref, grid=grid, seed=seed)
+landing = transfer.landing_table(bundles, adv, eps_ref=eps_ref, grid=grid, seed=seed)
 transfer.landing_medians(landing).round(3)
 
 # %% [markdown]
@@ -238,7 +240,7 @@ transfer.landing_medians(landing).round(3)
 # classes, the PGD transfer rate at ε_ref over both directions, and the sign-noise rate.
 
 # %%
-pair_table = transfer.pair_table(zoos, h3_rows, pairs, outcomes, noise, eps_ref=eps_ref, n_paths=n_paths,
+pair_table = transfer.pair_table(bundles, h3_rows, pairs, outcomes, noise, eps_ref=eps_ref, n_paths=n_paths,
                                  grid=grid, seed=seed)
 pair_table.groupby(["dataset", "kind"])[["legit_effect", "flip_gap", "transfer", "noise"]].mean().round(3)
 
@@ -259,9 +261,9 @@ plt.show()
 
 # %%
 h3_strata, h3_pooled, h3_reported = transfer.h3_estimates(h3_rows, models, n_boot=n_boot, seed=seed)
-h3 = transfer.record_h3(h3_strata, h3_pooled, h3_reported, P, models, figs.names, excluded)
+h3 = transfer.h3.record(h3_strata, h3_pooled, h3_reported, P, models, figs.names, excluded)
 h4_strata, h4_pooled, h4_reported = transfer.h4_estimates(landing, pair_table, models, n_boot=n_boot, seed=seed)
-h4 = transfer.record_h4(h4_strata, h4_pooled, h4_reported, P, models, figs.names, excluded)
+h4 = transfer.h4.record(h4_strata, h4_pooled, h4_reported, P, models, figs.names, excluded)
 
 # %% [markdown]
 # ## Results

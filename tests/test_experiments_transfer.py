@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,9 +19,14 @@ import pytest
 import torch
 from torch import nn
 
+from halfway_utils import zoo
 from halfway_utils.evidence import stats
 from halfway_utils.experiments import transfer as tr
+from halfway_utils.experiments.transfer import adversarial, agreement, bundles, distances, h4
+from halfway_utils.experiments.transfer.bundles import Bundle
 from halfway_utils.infra import params
+from halfway_utils.methods.directions import id_over_md
+from halfway_utils.methods.perturb import matched_norm_noise
 
 
 @pytest.fixture(autouse=True)
@@ -57,100 +63,26 @@ def two_models() -> dict[str, nn.Module]:
     return {"mlp/s0": linear2([1.0, 0.0], -1.0), "mlp/s1": linear2([1.0, 0.0], -1.5)}
 
 
-def line_zoo(name: str = "toy") -> tr.Zoo:
+def line_bundle(name: str = "toy") -> Bundle:
     """Two hyperplane models, three test inputs (the third misclassified by mlp/s0) and a
     training set of class 0 at x0 = 0 and class 1 at x0 = 2."""
     x_train = pts(*[(0.0, 0.1 * k) for k in range(5)], *[(2.0, 0.1 * k) for k in range(5)])
     y_train = torch.tensor([0] * 5 + [1] * 5)
-    return tr.Zoo(name, two_models(), pts((0.0, 0.0), (0.0, 0.4), (1.2, 0.0)), torch.tensor([0, 0, 0]),
+    return Bundle(name, two_models(), pts((0.0, 0.0), (0.0, 0.4), (1.2, 0.0)), torch.tensor([0, 0, 0]),
                   x_train, y_train, {"mlp/s0": "key-a", "mlp/s1": "key-b"})
 
 
-def unit_zoo() -> tr.Zoo:
+def unit_bundle() -> Bundle:
     """Like :func:`line_zoo` inside [0, 1]: boundaries x0 = 0.5 ("mlp/s0") and x0 = 0.75 ("cnn/s0"),
     inputs at x0 = 0 (classes 0) and training samples of class 1 at x0 = 1."""
     x_train = pts(*[(0.0, 0.1 * k) for k in range(5)], *[(1.0, 0.1 * k) for k in range(5)])
     y_train = torch.tensor([0] * 5 + [1] * 5)
     models = {"mlp/s0": linear2([1.0, 0.0], -0.5), "cnn/s0": linear2([1.0, 0.0], -0.75)}
-    return tr.Zoo("toy", models, pts((0.0, 0.0), (0.0, 0.4), (0.9, 0.0)), torch.tensor([0, 0, 0]),
+    return Bundle("toy", models, pts((0.0, 0.0), (0.0, 0.4), (0.9, 0.0)), torch.tensor([0, 0, 0]),
                   x_train, y_train, {k: k for k in models})
 
 
-# --------------------------------------------------------------------------- building blocks
-
-
-def test_unit_and_zero_rows():
-    d = torch.tensor([[[[3.0, 4.0]]], [[[0.0, 2.0]]]])
-    u = tr.unit(d)
-    assert torch.allclose(u.flatten(1).norm(dim=1), torch.ones(2))
-    assert torch.allclose(u[0].flatten(), torch.tensor([0.6, 0.8]))
-    with pytest.raises(ValueError, match="all-zero"):
-        tr.unit(torch.zeros(1, 1, 1, 2))
-
-
-def test_legitimate_directions_point_to_other_class():
-    x = pts((0.0, 0.0))
-    y = torch.tensor([0])
-    x_train = pts((0.1, 0.0), (0.0, 2.0), (3.0, 0.0))
-    y_train = torch.tensor([0, 1, 2])
-    d, idx, dist = tr.legitimate_directions(x, y, x_train, y_train)
-    assert idx.item() == 1 and dist.item() == pytest.approx(2.0)
-    assert torch.allclose(d.flatten(), torch.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match="another class"):
-        tr.legitimate_directions(x, y, x_train[:1], y_train[:1])
-
-
-def test_adversarial_and_random_directions():
-    x = torch.zeros(3, 1, 1, 2)
-    x_adv = pts((0.0, 0.0), (0.3, 0.4), (0.0, -1.0))
-    d, ok = tr.adversarial_directions(x, x_adv)
-    assert ok.tolist() == [False, True, True]
-    assert torch.isnan(d[0]).all() and torch.allclose(d[1].flatten(), torch.tensor([0.6, 0.8]))
-    r1, r2 = tr.random_directions(torch.zeros(5, 1, 4, 4), 3), tr.random_directions(torch.zeros(5, 1, 4, 4), 3)
-    assert torch.equal(r1, r2) and torch.allclose(r1.flatten(1).norm(dim=1), torch.ones(5))
-    assert not torch.equal(r1, tr.random_directions(torch.zeros(5, 1, 4, 4), 4))
-
-
-def test_min_distances_clip_and_inter_boundary_on_hyperplanes():
-    models = {"a": linear2([1.0, 0.0], -1.0), "b": linear2([1.0, 0.0], -1.5)}
-    x = torch.zeros(2, 1, 1, 2)
-    d = pts((1.0, 0.0), (0.0, 1.0))  # second: parallel to both boundaries
-    md = tr.min_distances(models, x, d, max_eps=4.0, clip=False)
-    assert md["a"][0].item() == pytest.approx(1.0, abs=1e-3)
-    assert md["b"][0].item() == pytest.approx(1.5, abs=1e-3)
-    assert math.isinf(md["a"][1].item())
-    # Clipped to [0, 1] (the default) the points never pass x0 = 1: both boundaries are censored.
-    clipped = tr.min_distances(models, x, d, max_eps=4.0)
-    assert math.isinf(clipped["a"][0].item()) and math.isinf(clipped["b"][0].item())
-    table = tr.inter_boundary(md)
-    row = table.iloc[0]
-    assert row["id"] == pytest.approx(0.5, abs=2e-3)
-    assert row["ratio"] == pytest.approx(0.5 / 1.25, abs=2e-3)
-    assert table["both_found"].tolist() == [True, False] and np.isnan(table["ratio"].iloc[1])
-    nan_dir = torch.full_like(d, float("nan"))
-    assert torch.isnan(tr.min_distances(models, x, nan_dir, max_eps=1.0)["a"]).all()
-
-
-def test_censor_and_id_over_md():
-    np.testing.assert_array_equal(tr.censor(np.array([1.0, np.inf, np.nan]), 5.0), [1.0, 5.0, np.nan])
-    np.testing.assert_array_equal(tr.censor(np.array([np.inf, np.inf]), np.array([2.0, 3.0])), [2.0, 3.0])
-    r = tr.id_over_md(np.array([1.0, 2.0, 1.0]), np.array([3.0, 2.0, np.nan]))
-    assert r[0] == pytest.approx(1.0) and r[1] == 0.0 and np.isnan(r[2])
-    # Scale-free: distances and positions on a segment give the same ratio.
-    assert tr.id_over_md(2.0, 6.0) == pytest.approx(tr.id_over_md(0.2, 0.6))
-
-
-def test_permutation_null_by_hand():
-    a = np.array([1.0, 2.0, 3.0, 4.0, 9.0])
-    labels = np.array([0, 0, 1, 1, 2])  # the last input is alone in its class
-    null = tr.permutation_null(a, a.copy(), labels)
-    # Input 0 pairs with input 1 both ways: |1 - 2| / 1.5 twice; inputs 2, 3: |3 - 4| / 3.5.
-    np.testing.assert_allclose(null[:4], [1 / 1.5, 1 / 1.5, 1 / 3.5, 1 / 3.5])
-    assert np.isnan(null[4])
-    # The two directions of pairing both count: a_i against b_j and a_j against b_i.
-    b = np.array([1.0, 1.0, 3.0, 3.0, 9.0])
-    got = tr.permutation_null(a, b, labels)
-    assert got[0] == pytest.approx(np.median([tr.id_over_md(1.0, 1.0), tr.id_over_md(2.0, 1.0)]))
+# --------------------------------------------------------------------------- transfer outcomes and flip points
 
 
 def test_transfer_outcomes_mask_and_matrix():
@@ -158,26 +90,22 @@ def test_transfer_outcomes_mask_and_matrix():
     x = pts((0.0, 0.0), (0.0, 0.0), (1.2, 0.0))
     y = torch.tensor([0, 0, 0])  # the third is misclassified by "a" (x0 > 1): dropped for "a"
     x_adv = {"a": pts((1.2, 0.0), (0.5, 0.0), (1.2, 0.0)), "b": pts((1.6, 0.0), (1.2, 0.0), (2.0, 0.0))}
-    out = tr.transfer_outcomes(models, x, y, x_adv)
+    out = adversarial.transfer_outcomes(models, x, y, x_adv)
     assert out.shape == (2, 2, 3)
     assert np.isnan(out[0, :, 2]).all() and np.isnan(out[:, 0, 2]).all()
     assert out[1, 1, 2] == 1.0
-    m = tr.transfer_matrix(out, ["a", "b"], ["a", "b"])
+    m = adversarial.transfer_matrix(out, ["a", "b"], ["a", "b"])
     assert m.loc["a", "a"] == pytest.approx(0.5) and m.loc["a", "b"] == pytest.approx(0.0)
     assert m.loc["b", "a"] == pytest.approx(1.0) and m.loc["b", "b"] == pytest.approx(2 / 3)
 
 
-def test_flip_points_pairs_and_projection():
+def test_flip_points_and_their_disagreement():
     models = {"a": linear2([1.0, 0.0], -1.0), "b": linear2([1.0, 0.0], -1.5)}
     a, b = pts((0.0, 0.0)), pts((2.0, 0.0))
-    flips = tr.flip_points(models, a, b)
+    flips = agreement.flip_points(models, a, b)
     assert flips["a"].item() == pytest.approx(0.5, abs=1e-3)
-    gaps = tr.flip_disagreement(flips)
+    gaps = agreement.flip_disagreement(flips)
     assert gaps["mean_flip_gap"].iloc[0] == pytest.approx(0.25, abs=2e-3)
-    t, perp = tr.segment_projection(a, pts((0.5, 0.5)), b)
-    assert t.item() == pytest.approx(0.25) and perp.item() == pytest.approx(math.sqrt(0.5))
-    t0, p0 = tr.segment_projection(a, a, b)
-    assert t0.item() == 0 and torch.isnan(p0).all()
 
 
 # --------------------------------------------------------------------------- parameters, models, pairs
@@ -206,15 +134,39 @@ def test_parameters_rules_and_cross_checks():
             tr.check_parameters({**P, **bad})
 
 
-def test_load_zoos_without_any_data_set(monkeypatch, capsys):
-    monkeypatch.setattr(tr.data, "available", lambda name: False)
+def test_load_bundles_without_any_data_set(monkeypatch, capsys):
+    monkeypatch.setattr(bundles.data, "available", lambda name: False)
     with pytest.raises(RuntimeError, match="no data set available"):
-        tr.load_zoos(["mnist"], ["mlp"], [0], 10)
+        tr.load_bundles(["mnist"], ["mlp"], [0], 10)
     assert "skipping mnist" in capsys.readouterr().out
 
 
+def test_load_bundle_from_the_zoo_in_grid_order_without_misfits(monkeypatch):
+    # zoo.load gives (fitted, misfits); the bundle keeps the fitted models in the zoo's grid order,
+    # names the misfit, and its table lists every model in grid order.
+    def fake(arch, seed, fitted):
+        config = zoo.config("mnist", arch, seed, n_train=100, n_test=50)
+        return SimpleNamespace(config=config, model=linear2([1.0, 0.0], -float(seed)), fitted=fitted,
+                               final={"train_acc": 1.0 if fitted else 0.5, "test_acc": 0.9}, cache_hit=True)
+    results = [fake("mlp", 0, True), fake("mlp", 1, False), fake("cnn", 0, True), fake("cnn", 1, True)]
+    calls = []
+
+    def load(datasets, archs, seeds, **kw):
+        calls.append((list(datasets), list(archs), list(seeds), kw))
+        return [r for r in results if r.fitted], [r for r in results if not r.fitted]
+    monkeypatch.setattr(bundles.zoo, "load", load)
+    monkeypatch.setattr(bundles, "load_split", lambda config, split: (torch.zeros(20, 1, 1, 2),
+                                                                      torch.arange(20) % 2))
+    b, rows = bundles.load_bundle("mnist", ["mlp", "cnn"], [0, 1], 5, n_train=100, n_test=50)
+    assert calls == [(["mnist"], ["mlp", "cnn"], [0, 1], {"n_train": 100, "n_test": 50, "device": None})]
+    assert list(b.models) == ["mlp/s0", "cnn/s0", "cnn/s1"] and len(b.x) == 5 and len(b.x_train) == 20
+    assert b.keys["cnn/s1"] == results[3].config.key and "mlp/mnist/seed1" in b.excluded
+    assert [r["model"] for r in rows] == ["mlp/s0", "mlp/s1", "cnn/s0", "cnn/s1"]
+    assert [r["fitted"] for r in rows] == [True, False, True, True] and {r["cache"] for r in rows} == {"hit"}
+
+
 def test_excluded_note():
-    z = line_zoo()
+    z = line_bundle()
     assert "none excluded" in tr.excluded_note({"toy": z})
     z.excluded = "Excluded, not fitted: mlp/s3 (train acc 0.950 < 0.99)."
     assert tr.excluded_note({"toy": z}) == "toy: Excluded, not fitted: mlp/s3 (train acc 0.950 < 0.99)."
@@ -224,7 +176,7 @@ def test_pair_kind_and_arch():
     assert tr.pair_kind("cnn/s0", "cnn/s0") == "white-box"
     assert tr.pair_kind("cnn/s0", "cnn/s1") == "same arch"
     assert tr.pair_kind("cnn/s0", "mlp/s0") == "other arch"
-    assert tr.arch_of("resnet/s4") == "resnet"
+    assert bundles.arch_of("resnet/s4") == "resnet"
 
 
 def test_model_pairs_all_same_arch_and_balanced_cross_arch():
@@ -247,52 +199,21 @@ def test_model_pairs_all_same_arch_and_balanced_cross_arch():
 def test_orient_balances_the_sources():
     names = [f"m/s{k}" for k in range(5)]
     pairs = tr.model_pairs(names, 0)
-    oriented = tr.orient(pairs)
+    oriented = bundles.orient(pairs)
     assert [frozenset(p) for p in oriented] == [frozenset(p) for p in pairs]
     counts = pd.Series([a for a, _ in oriented]).value_counts()
     assert set(counts.index) == set(names) and counts.max() - counts.min() <= 1 + 1
-    assert tr.orient([("a", "b"), ("a", "c"), ("b", "c")]) == [("a", "b"), ("c", "a"), ("b", "c")]
-
-
-def test_model_draws_redraw_within_each_architecture():
-    names = ["mlp/s0", "mlp/s1", "mlp/s2", "cnn/s0", "cnn/s1"]
-    counts = tr.model_draws(names, 500, np.random.default_rng(0))
-    assert counts.shape == (500, 5)
-    np.testing.assert_array_equal(counts[:, :3].sum(1), 3)
-    np.testing.assert_array_equal(counts[:, 3:].sum(1), 2)
-    assert (counts == 0).any() and counts.mean(0) == pytest.approx(np.ones(5), abs=0.15)
-    again = tr.model_draws(names, 500, np.random.default_rng(0))
-    np.testing.assert_array_equal(counts, again)
-
-
-def test_crossed_and_dyadic_bootstrap_by_hand():
-    names = ["m/s0", "m/s1", "m/s2"]
-    pairs = [("m/s0", "m/s1"), ("m/s0", "m/s2"), ("m/s1", "m/s2")]
-    obs = np.array([[0.1, 0.1], [0.2, 0.2], [0.3, np.nan]])
-    null = np.array([[0.5, 0.5], [0.4, 0.4], [0.3, 0.3]])
-    np.testing.assert_allclose(tr.pair_effects(obs, null), [0.2, 0.5, 1.0])
-    counts = np.array([[1.0, 1.0, 1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # the last: no pair left
-    inputs = np.array([[0, 1], [0, 1], [0, 0]])
-    value, boots = tr.crossed_bootstrap(obs, null, names, pairs, counts=counts, inputs=inputs)
-    assert value == pytest.approx(np.mean([0.2, 0.5, 1.0]))
-    assert boots[0] == pytest.approx(value)
-    assert boots[1] == pytest.approx(0.2)  # only the pair (s0, s1), weight 2
-    assert np.isnan(boots[2])
-    v, b = tr.dyadic_bootstrap(np.array([1.0, 2.0, 3.0]), names, pairs, lambda x, w: np.sum(x * w) / np.sum(w),
-                               counts=counts[:2])
-    assert v == pytest.approx(2.0) and b.tolist() == pytest.approx([2.0, 1.0])
-    est = tr._interval(0.5, np.linspace(0, 1, 101), 3, "m")
-    assert (est.low, est.high, est.n) == (pytest.approx(0.025), pytest.approx(0.975), 3)
+    assert bundles.orient([("a", "b"), ("a", "c"), ("b", "c")]) == [("a", "b"), ("c", "a"), ("b", "c")]
 
 
 # --------------------------------------------------------------------------- transfer
 
 
 def test_adversarial_sets_fgsm_on_a_hyperplane_is_cached(output):
-    z = line_zoo()
+    z = line_bundle()
     z.x = pts((0.2, 0.5), (0.6, 0.5))
     z.y = torch.tensor([0, 0])
-    assert tr.attack_kw("pgd", 7, 3) == {"steps": 7, "seed": 3} and tr.attack_kw("fgsm", 7, 3) == {}
+    assert adversarial.attack_kw("pgd", 7, 3) == {"steps": 7, "seed": 3} and adversarial.attack_kw("fgsm", 7, 3) == {}
     adv, hits = tr.adversarial_sets({"toy": z}, ["fgsm"], [0.1, 0.3], pgd_steps=5, seed=0)
     assert sorted(adv) == sorted(("toy", "fgsm", e, k) for e in (0.1, 0.3) for k in z.models)
     assert hits == [False] * 4
@@ -304,7 +225,7 @@ def test_adversarial_sets_fgsm_on_a_hyperplane_is_cached(output):
 
 
 def test_transfer_rates_long_table():
-    z = line_zoo()
+    z = line_bundle()
     adv = {("toy", "pgd", 0.1, "mlp/s0"): pts((1.2, 0.0), (1.6, 0.0), (0.0, 0.0)),
            ("toy", "pgd", 0.1, "mlp/s1"): pts((0.0, 0.0), (1.6, 0.0), (2.0, 0.0))}
     outcomes, rates = tr.transfer_rates({"toy": z}, adv, ["pgd"], [0.1])
@@ -320,10 +241,10 @@ def test_transfer_rates_long_table():
 
 
 def test_sign_noise_draws_one_stream_and_masks_clean_errors():
-    near = tr.Zoo("near", {"edge": linear2([1.0, 0.0], -0.05), "far": linear2([1.0, 0.0], -0.5)},
+    near = Bundle("near", {"edge": linear2([1.0, 0.0], -0.05), "far": linear2([1.0, 0.0], -0.5)},
                   torch.zeros(40, 1, 1, 2), torch.zeros(40, dtype=torch.long), torch.zeros(1, 1, 1, 2),
                   torch.zeros(1, dtype=torch.long), {})
-    wrong = tr.Zoo("wrong", {"edge": linear2([1.0, 0.0], -0.05)}, pts((0.0, 0.0), (0.9, 0.0)),
+    wrong = Bundle("wrong", {"edge": linear2([1.0, 0.0], -0.05)}, pts((0.0, 0.0), (0.9, 0.0)),
                    torch.tensor([0, 0]), torch.zeros(1, 1, 1, 2), torch.zeros(1, dtype=torch.long), {})
     noise, rows = tr.sign_noise({"near": near, "wrong": wrong}, [0.1], seed=4)
     gen = torch.Generator().manual_seed(4)
@@ -343,14 +264,14 @@ def test_sign_noise_draws_one_stream_and_masks_clean_errors():
 def test_boundary_inputs_first_n_correct():
     x = pts((0.0, 0.0), (1.2, 0.0), (0.5, 0.0), (0.1, 0.0))
     y = torch.tensor([0, 0, 0, 0])
-    assert tr.boundary_inputs(two_models(), x, y, 5).tolist() == [True, False, True, True]
-    assert tr.boundary_inputs(two_models(), x, y, 2).tolist() == [True, False, True, False]
+    assert distances.boundary_inputs(two_models(), x, y, 5).tolist() == [True, False, True, True]
+    assert distances.boundary_inputs(two_models(), x, y, 2).tolist() == [True, False, True, False]
 
 
 def test_boundary_distances_and_h3_rows_on_hyperplanes(capsys):
     # Boundaries x0 = 0.5 and 0.75 from x0 = 0: along a direction with x0 part d0 the distances
     # are 0.5 / d0 and 0.75 / d0, so ID / MD = 0.25 / 0.625 = 0.4 whatever the direction.
-    z = unit_zoo()
+    z = unit_bundle()
     pairs = {"toy": [("mlp/s0", "cnn/s0")]}
     adv = {("toy", "pgd", 0.1, "mlp/s0"): pts((0.3, 0.4), (0.3, 0.8), (0.9, 0.0)),  # both along (0.6, 0.8)
            ("toy", "pgd", 0.1, "cnn/s0"): pts((0.5, 0.0), (0.0, 0.4), (0.9, 0.0))}  # 2nd: no move
@@ -399,7 +320,7 @@ def test_h3_rows_censor_and_scale_legitimate_positions():
     # Input 2: a is censored at cap 3 -> position 1.0 against 0.5; input 3: 0.25 against 0.5.
     np.testing.assert_allclose(rows["obs"], [0.0, 0.0, 0.5 / 0.75, 0.25 / 0.375])
     ta, tb = np.array([0.5, 0.5, 1.0, 0.25]), np.array([0.5, 0.5, 0.5, 0.5])
-    np.testing.assert_allclose(rows["null"], tr.permutation_null(ta, tb, np.zeros(4)))
+    np.testing.assert_allclose(rows["null"], stats.permutation_null(ta, tb, np.zeros(4), id_over_md))
 
 
 def synthetic_mds(shared: bool, *, n_seeds: int = 5, n_inputs: int = 60, seed: int = 0
@@ -443,7 +364,7 @@ def test_h3_known_answers(output, shared, verdict):
     assert (pooled.value < 0.1) if shared else (0.8 < pooled.value < 1.2)
     assert "h3_id_md_vs_null_legitimate_same_arch" in reported and "median_null_id_over_md_random" in reported
     P = {"profile": "quick", "archs": ["mlp", "cnn"], "seeds": [0, 1, 2, 3, 4], "n_boundary": 60}
-    c = tr.record_h3(strata, pooled, reported, P, models, ["figures/03_boundary_distances.png"], "none excluded")
+    c = tr.h3.record(strata, pooled, reported, P, models, ["figures/03_boundary_distances.png"], "none excluded")
     assert c.verdict == verdict and {row["verdict"] for row in c.strata} == {verdict}
     saved = json.loads((output / "results" / "claims" / "H3.json").read_text())
     assert saved["primary"] == "h3_id_md_vs_null" and saved["primary"] in saved["measurements"]
@@ -462,7 +383,7 @@ def test_h3_inconclusive_when_the_interval_straddles_the_margin(output):
                        mds_indep[mds_indep["model"].str.endswith("s1")]], ignore_index=True)
     strata, pooled, _ = tr.h3_estimates(tr.h3_rows(mixed, pairs), models, n_boot=300, seed=0)
     assert pooled.low < 0.5 < pooled.high
-    c = tr.record_h3(strata, pooled, {}, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 30},
+    c = tr.h3.record(strata, pooled, {}, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 30},
                      models, [])
     assert c.verdict == "inconclusive"
 
@@ -472,14 +393,14 @@ def test_h3_inconclusive_when_the_interval_straddles_the_margin(output):
 
 def test_flip_gaps_on_hyperplanes():
     # Segments between x0 = 0 and x0 = 2 in either direction: flips at x0 = 1 and 1.5, a gap of 0.25 in t.
-    gaps = tr.flip_gaps(line_zoo(), n_paths=12, grid=17, seed=3)
+    gaps = agreement.flip_gaps(line_bundle(), n_paths=12, grid=17, seed=3)
     assert gaps[["model_a", "model_b"]].values.tolist() == [["mlp/s0", "mlp/s1"]]
     assert gaps["n"].item() == 12 and gaps["mean_flip_gap"].item() == pytest.approx(0.25, abs=2e-3)
 
 
 def test_pair_table_by_hand():
     models = {k: linear2([1.0, 0.0], -1.0) for k in ("m/s0", "m/s1", "n/s0")}
-    z = tr.Zoo("d1", models, pts((0.0, 0.0)), torch.tensor([0]), line_zoo().x_train, line_zoo().y_train, {})
+    z = Bundle("d1", models, pts((0.0, 0.0)), torch.tensor([0]), line_bundle().x_train, line_bundle().y_train, {})
     out = np.zeros((3, 3, 4))
     out[0, 1] = [1, 1, 0, np.nan]  # m/s0 -> m/s1: 2 / 3
     out[1, 0] = [1, 0, 0, 0]  # m/s1 -> m/s0: 1 / 4
@@ -507,21 +428,22 @@ def test_landing_points_and_table():
     x_adv = pts((1.2, 0.3), (0.5, 0.0), (2.0, 0.0))  # second: does not fool
     x_train = pts((0.1, 0.0), (2.0, 0.0), (2.0, 3.0), (-2.5, 0.0))
     y_train = torch.tensor([0, 1, 1, 1])
-    got = tr.landing_points(model, x, y, x_adv, x_train, y_train, grid=17, seed=5)
+    got = h4.landing_points(model, x, y, x_adv, x_train, y_train, grid=17, seed=1)
     assert len(got) == 1
     row = got.iloc[0]
     assert row["segment_l2"] == pytest.approx(2.0)  # to (2, 0), not the nearer sample of the clean class
     assert row["t"] == pytest.approx(1.2 * 2 / 4) and row["perp"] == pytest.approx(0.3 / math.hypot(1.2, 0.3))
     assert row["flip_t"] == pytest.approx(0.5, abs=1e-3)
     assert row["landing"] == pytest.approx(0.6 / 0.5, abs=2e-3)
-    # The null: a random direction of the same norm from x, clipped to [0, 1].
-    r = tr.random_directions(x[:1], 5).flatten() * math.hypot(1.2, 0.3)
-    xr = r.clamp(0, 1)
-    assert row["t_random"] == pytest.approx(xr[0].item() * 2 / 4, abs=1e-6)
+    # The null: a random perturbation of exactly the attack's L2 norm inside [0, 1], seeded by seed.
+    xr = matched_norm_noise(x[:1], x_adv[:1], seed=1)
+    assert (xr - x[:1]).norm().item() == pytest.approx(math.hypot(1.2, 0.3), rel=1e-6)
+    assert row["t_random"] == pytest.approx(xr.flatten()[0].item() * 2 / 4, abs=1e-6)
+    assert row["perp_random"] == pytest.approx(xr.flatten()[1].item() / math.hypot(1.2, 0.3), abs=1e-6)
     assert row["landing_random"] == pytest.approx(row["t_random"] / row["flip_t"])
-    assert len(tr.landing_points(model, x[1:2], y[1:2], x_adv[1:2], x_train, y_train, grid=17)) == 0
-    z = tr.Zoo("d", {"m/s0": model}, x, y, x_train, y_train, {})
-    table = tr.landing_table({"d": z}, {("d", "pgd", 0.1, "m/s0"): x_adv}, eps_ref=0.1, grid=17, seed=5)
+    assert len(h4.landing_points(model, x[1:2], y[1:2], x_adv[1:2], x_train, y_train, grid=17)) == 0
+    z = Bundle("d", {"m/s0": model}, x, y, x_train, y_train, {})
+    table = tr.landing_table({"d": z}, {("d", "pgd", 0.1, "m/s0"): x_adv}, eps_ref=0.1, grid=17, seed=1)
     assert list(table.columns)[:4] == ["dataset", "source", "arch", "t"]
     assert table[["dataset", "source", "arch"]].values.tolist() == [["d", "m/s0", "m"]]
     assert tr.landing_medians(table).loc["d", "t"] == pytest.approx(0.6)
@@ -539,7 +461,7 @@ def synthetic_landing(centre: float, *, spread: float = 0.1, n_seeds: int = 5, n
         offset = 0.05 * rng.standard_normal()  # models differ a little
         landing = centre + offset + spread * rng.standard_normal(n_examples)
         random = 0.02 * rng.standard_normal(n_examples)
-        frames.append(pd.DataFrame({"dataset": "d", "source": name, "arch": tr.arch_of(name), "t": landing * flip,
+        frames.append(pd.DataFrame({"dataset": "d", "source": name, "arch": bundles.arch_of(name), "t": landing * flip,
                                     "flip_t": flip, "landing": landing, "landing_random": random,
                                     "perp": rng.uniform(0.9, 1.0, n_examples), "perp_random": 0.999,
                                     "t_random": random * flip, "segment_l2": 5.0}))
@@ -560,7 +482,7 @@ def test_h4_known_answers(output, centre, verdict):
     assert list(strata) == ["d/mlp", "d/cnn"] and pooled.n == len(models["d"])
     assert pooled.value == pytest.approx(centre, abs=0.1)
     P = {"profile": "quick", "eps_ref": 0.1, "pgd_steps": 10}
-    c = tr.record_h4(strata, pooled, reported, P, models, ["figures/03_landing_and_agreement.png",
+    c = tr.h4.record(strata, pooled, reported, P, models, ["figures/03_landing_and_agreement.png",
                                                            "figures/03_transfer_matrix_d.png"])
     assert c.verdict == verdict
     assert c.figures == ["03_landing_and_agreement.png", "03_transfer_matrix_d.png"]
@@ -588,18 +510,11 @@ def test_h4_reported_measurements_by_kind_of_pair():
     assert reported["median_landing_random"].value == pytest.approx(0.0, abs=0.01)
 
 
-def test_weighted_spearman_repeats_rows():
-    values = np.array([[1.0, 1.0], [2.0, 3.0], [3.0, 2.0], [4.0, 4.0]])
-    assert tr._weighted_spearman(values, np.ones(4)) == pytest.approx(0.8)
-    assert tr._weighted_spearman(values, np.array([1, 0, 0, 1])) != tr._weighted_spearman(values, np.ones(4))
-    assert np.isnan(tr._weighted_spearman(values, np.array([1, 0, 0, 0])))
-
-
 # --------------------------------------------------------------------------- figures and results
 
 
 def test_figures_and_results_file(output):
-    z = line_zoo()
+    z = line_bundle()
     rates = pd.DataFrame([{"dataset": "toy", "attack": a, "eps": e, "source": s, "target": t, "kind": k,
                            "success": 0.5} for a in ("pgd",) for e in (0.1, 0.2) for s in z.models
                           for t in z.models for k in (tr.pair_kind(s, t),)])
@@ -614,7 +529,7 @@ def test_figures_and_results_file(output):
     summary = tr.boundary_summary(mds, rows)
     assert set(summary.columns) == {"censored", "median_md", "median_id_over_md", "median_null_id_over_md"}
     strata, pooled, reported = tr.h3_estimates(rows, models, n_boot=100, seed=0)
-    c = tr.record_h3(strata, pooled, reported, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 10},
+    c = tr.h3.record(strata, pooled, reported, {"profile": "quick", "archs": [], "seeds": [], "n_boundary": 10},
                      models, [])
     path = tr.write_results(rates, summary, pair_rows, landing, [c], 1.5, {"profile": "quick"})
     saved = json.loads(path.read_text())["results"]

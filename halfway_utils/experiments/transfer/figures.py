@@ -1,0 +1,99 @@
+"""Notebook 03's figures: transfer matrices and curves, boundary distances (H3), landing points (H4)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ...evidence.stats import pair_effects
+from ...methods.directions import censor
+from . import h3, h4
+from .bundles import arch_of
+from .distances import DIRECTIONS
+
+
+def figure_transfer_matrix(rates: pd.DataFrame, name: str, models: Sequence[str],
+                           eps_list: Sequence[float]) -> plt.Figure:
+    """Heatmaps of one data set's PGD transfer matrices, one per eps (rows: sources, columns: targets)."""
+    size = max(3.3, 0.32 * len(models) + 1.2)
+    fig, axes = plt.subplots(1, len(eps_list), figsize=(size * len(eps_list) + 1, size + 0.5), squeeze=False)
+    for ax, eps in zip(axes[0], eps_list):
+        sub = rates[(rates["dataset"] == name) & (rates["attack"] == "pgd") & (rates["eps"] == eps)]
+        m = sub.pivot(index="source", columns="target", values="success").loc[list(models), list(models)]
+        sns.heatmap(m, vmin=0, vmax=1, annot=len(models) <= 16, fmt=".2f", cmap="rocket_r",
+                    cbar=ax is axes[0][-1], annot_kws={"size": 5 if len(models) > 8 else 7}, square=True, ax=ax)
+        ax.set_title(f"PGD L∞ ε = {eps:g}")
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    fig.suptitle(f"{name}: success of source's adversarial inputs on target (both correct on clean)")
+    fig.tight_layout()
+    return fig
+
+
+def figure_transfer_vs_eps(rates: pd.DataFrame) -> plt.Figure:
+    """Success against eps per kind of pair (white-box, same arch, other arch, noise), bands over pairs."""
+    curve = rates.assign(line=np.where(rates["kind"] == "noise", "sign noise", rates["attack"].str.upper()))
+    grid = sns.relplot(data=curve, x="eps", y="success", hue="kind", style="line", col="dataset",
+                       kind="line", marker="o", errorbar=("pi", 100), height=3.4, aspect=1.3,
+                       hue_order=["white-box", "same arch", "other arch", "noise"])
+    grid.set(ylim=(0, 1.02), xlabel="ε (L∞)", ylabel="success rate")
+    grid.figure.suptitle("White-box and transfer success against ε", y=1.03)
+    return grid.figure
+
+
+def figure_boundary_distances(mds: pd.DataFrame, rows: pd.DataFrame, datasets: Sequence[str]) -> plt.Figure:
+    """Per data set: MD per architecture and direction (log scale), and per pair the observed
+    ID/MD over the permutation null's, by direction and pair of architectures, with H3's margin."""
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(12, 3.8 * len(datasets)), squeeze=False)
+    effects = rows.groupby(["dataset", "direction", "source", "model_a", "model_b", "kind"], sort=False).apply(
+        lambda g: pair_effects(g["obs"].to_numpy(), g["null"].to_numpy()), include_groups=False
+    ).rename("effect").reset_index()
+    effects["arch pair"] = ["-".join(sorted((arch_of(a), arch_of(b)))) for a, b in
+                            zip(effects["model_a"], effects["model_b"])]
+    for row, name in zip(axes, datasets):
+        sub = mds[mds["dataset"] == name].assign(arch=lambda d: d["model"].map(arch_of),
+                                                 md=lambda d: censor(d["md"], d["cap"]))
+        sns.boxplot(data=sub, x="direction", y="md", hue="arch", order=DIRECTIONS, fliersize=1, ax=row[0])
+        row[0].set(yscale="log", ylabel="MD (L2; censored at max ε)", xlabel="",
+                   title=f"{name}: distance to each model's boundary")
+        sns.stripplot(data=effects[effects["dataset"] == name], x="direction", y="effect", hue="arch pair",
+                      hue_order=sorted(set(effects["arch pair"])), order=DIRECTIONS, dodge=True, size=3, ax=row[1])
+        row[1].axhline(1.0, color="k", ls=":", lw=1, label="unrelated boundaries (null)")
+        row[1].axhline(h3.RULE.margin, color="k", ls="--", lw=1.2, label=f"H3 margin ({h3.RULE.margin:g})")
+        row[1].set(ylabel="median ID/MD, observed / null", xlabel="", ylim=(0, None),
+                   title=f"{name}: per model pair, boundary gap against unrelated boundaries")
+        row[1].legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def figure_landing_and_agreement(landing: pd.DataFrame, pairs: pd.DataFrame, eps_ref: float) -> plt.Figure:
+    """Where PGD points land against random perturbations of the same norm (H4's primary), the
+    perpendicular shares, and boundary agreement against transfer, one point per model pair."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+    melt = landing.melt(id_vars=["dataset", "source"], value_vars=["landing", "landing_random"], var_name="what",
+                        value_name="fraction")
+    melt["what"] = melt["what"].map({"landing": "PGD point", "landing_random": "random, same L2 norm"})
+    sns.histplot(data=melt, x="fraction", hue="what", bins=np.linspace(-0.5, 1.5, 41), element="step",
+                 stat="density", common_norm=False, ax=axes[0])
+    axes[0].axvline(1.0, color="k", ls=":", lw=1)
+    axes[0].axvline(h4.RULE.margin, color="C3", ls="--", lw=1)
+    axes[0].set(xlabel="t / t_flip on the segment input → nearest training sample\n"
+                       "of the adversarial class (1: on the source's boundary there)",
+                title=f"where PGD points land (ε = {eps_ref:g}); dashed: H4 margin")
+    axes[0].get_legend().set_title(None)
+    perp = landing.melt(id_vars=["dataset"], value_vars=["perp", "perp_random"], var_name="what", value_name="share")
+    perp["what"] = perp["what"].map({"perp": "PGD perturbation", "perp_random": "random, same norm"})
+    sns.boxplot(data=perp, x="dataset", y="share", hue="what", fliersize=1, ax=axes[1])
+    axes[1].set(ylabel="share of the perturbation perpendicular to the segment", xlabel="",
+                title="perpendicular share against random directions")
+    axes[1].legend(fontsize=8)
+    sns.scatterplot(data=pairs, x="legit_effect", y="transfer", hue="kind", style="dataset", s=50, ax=axes[2])
+    axes[2].set(xlabel="pair's median ID/MD along legitimate directions,\nobserved / null (lower: boundaries closer)",
+                ylabel=f"PGD transfer at ε = {eps_ref:g} (mean of both directions)",
+                title="boundary agreement against transfer (reported)")
+    fig.tight_layout()
+    return fig
