@@ -20,7 +20,7 @@
 # to a layer's activations and take each input's best-matching unit as its *code*. They write
 # that "shallow layers near the input map onto homogeneous codes ... deep layers near the output
 # turn them into diverse codes", and that "homogeneous (compressed) codes may underlie the
-# vulnerability to adversarial perturbations" (`../shared/PAPERS.md`, paper 2). The paper fixes
+# vulnerability to adversarial perturbations" ([docs/papers.md](../docs/papers.md), paper 2). The paper fixes
 # neither the SOM, the homogeneity measure nor the attack, so what follows is *our* reading.
 # Per layer (the pixels, every stage of the model, the last being the logits) we fit one SOM,
 # the same grid and seed for every layer, on the activations of a fixed test sample, for every
@@ -39,9 +39,9 @@
 #   same pixel geometry at every width, so its shallow-to-deep change is zero by construction,
 #   while the twin also carries what depth alone does to a representation. *Primary:* per model,
 #   the rise of excess MI from the first to the last hidden layer, minus the larger of the two
-#   nulls' rises: 0 (no class structure gained) or the twin's rise (`som_codes.S1_PRIMARY`). A
+#   nulls' rises: 0 (no class structure gained) or the twin's rise (`som_codes.s1.PRIMARY`). A
 #   twin whose deep codes lose the class does not count as a rise of the trained one. *Rule*
-#   (`som_codes.S1_RULE`): supported where its 95 % t-interval over the models lies wholly above
+#   (`som_codes.s1.RULE`): supported where its 95 % t-interval over the models lies wholly above
 #   the **margin 0.02** (2 % of the label's entropy), not supported where it lies wholly below,
 #   inconclusive otherwise; decided per (dataset, arch) stratum and pooled. The same primary at a
 #   second grid size is reported (the SOM's size changes how many classes share a unit), as are
@@ -56,9 +56,9 @@
 #   layer's *excess change* is the attack's code change rate minus the random one. *Primary:* per
 #   model, under PGD at the middle ε, the excess change in its most homogeneous hidden layer (the
 #   lowest excess MI, S1's measure) minus that in its least homogeneous one
-#   (`som_codes.S2_PRIMARY`): if homogeneous codes are where perturbations take hold, it is
+#   (`som_codes.s2.PRIMARY`): if homogeneous codes are where perturbations take hold, it is
 #   positive. The layers are picked by their measured codes, not by depth, and the contrast within
-#   a model removes the model's overall vulnerability. *Rule* (`som_codes.S2_RULE`): **margin
+#   a model removes the model's overall vulnerability. *Rule* (`som_codes.s2.RULE`): **margin
 #   0.05** (five percentage points of inputs), 95 % t-interval over models, per (dataset, arch)
 #   and pooled, read as for S1. The pixel and logit layers are analysed apart (their excess change
 #   is reported, not judged): the pixels' SOM knows nothing of the model, and the logits are what
@@ -116,9 +116,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from halfway_utils import zoo
-from halfway_utils.infra import plotting
-from halfway_utils.infra.store import save_results
+from halfway_utils.infra import outputs, plotting
 
+outputs.route("04_som_codes", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 torch.manual_seed(0)
 if torch_threads is not None:  # on a shared, loaded CPU one thread is several times faster than two
@@ -136,18 +136,18 @@ eps_ref = som_codes.middle_eps(eps_values)  # S2's decision uses PGD at the midd
 # A model that did not reach its training target is excluded and named here.
 
 # %%
-fitted, misfits = som_codes.fit_zoo(datasets, archs, seeds, n_train=n_train, n_test=n_test, n_samples=n_samples,
-                                    rows=som_rows, cols=som_cols, epochs=som_epochs, alt_grid=(alt_rows, alt_cols),
-                                    device=device)
+fitted, misfits = som_codes.code_zoo(datasets, archs, seeds, n_train=n_train, n_test=n_test, n_samples=n_samples,
+                                     rows=som_rows, cols=som_cols, epochs=som_epochs, alt_grid=(alt_rows, alt_cols),
+                                     device=device)
 misfit_note = zoo.misfit_note(misfits)
 accuracy = som_codes.clean_accuracy(fitted)
 print(f"{len(fitted)} fitted models, SOMs in {time.time() - start:.0f} s. {misfit_note or 'No model excluded.'}")
 print("clean accuracy:", {f"{a}/{d}/s{s}": round(v, 3) for (d, a, s), v in accuracy.items()})
 
 # %% [markdown]
-# The code statistics of every layer (`som_codes.code_metrics`), with the shuffled-label MI and
-# the MI above it, mean over seeds, for the trained networks and their untrained twins at the
-# main grid. Depth is the layer's position from 0 (pixels) to 1 (logits), so that the MLP's four
+# The code statistics of every layer (`halfway_utils.methods.codes.code_metrics`), with the
+# shuffled-label MI and the MI above it, mean over seeds, for the trained networks and their
+# untrained twins at the main grid. Depth is the layer's position from 0 (pixels) to 1 (logits), so that the MLP's four
 # layers and the CNN's five share one axis.
 
 # %%
@@ -294,11 +294,11 @@ plt.show()
 # %% [markdown]
 # ## Verdicts
 # The ledger decides each verdict per stratum and pooled from the intervals and the registered
-# rules (`som_codes.S1_RULE`, `som_codes.S2_RULE`), and records the rules' change history.
+# rules (`som_codes.s1.RULE`, `som_codes.s2.RULE`), and records the rules' change history.
 
 # %%
-s1_claim = som_codes.record_s1(s1_est, P, figures=s1_figs.names, n_models=len(s1), misfit_note=misfit_note)
-s2_claim = som_codes.record_s2(s2_est, s2_corr, P, figures=s2_figs.names, eps=eps_ref, n_models=len(s2),
+s1_claim = som_codes.s1.record(s1_est, P, figures=s1_figs.names, n_models=len(s1), misfit_note=misfit_note)
+s2_claim = som_codes.s2.record(s2_est, s2_corr, P, figures=s2_figs.names, eps=eps_ref, n_models=len(s2),
                                misfit_note=misfit_note)
 
 # %% [markdown]
@@ -308,20 +308,10 @@ s2_claim = som_codes.record_s2(s2_est, s2_corr, P, figures=s2_figs.names, eps=ep
 # as we read it, did not beat its null by the margin in that stratum.
 
 # %%
-path = save_results("04_som_codes", {
-    "clean_accuracy": [{"dataset": d, "arch": a, "seed": s, "accuracy": v} for (d, a, s), v in accuracy.items()],
-    "excluded": misfit_note,
-    "code_metrics": metrics.to_dict("records"),
-    "s1_per_model": s1.to_dict("records"),
-    "s1": {"pooled": s1_est.pooled, "strata": s1_est.strata},
-    "change_rates": changes.to_dict("records"),
-    "first_departure": departures.to_dict("records"),
-    "s2_per_model": s2.to_dict("records"),
-    "s2": {"eps": eps_ref, "pooled": s2_est.pooled, "strata": s2_est.strata, "correlations": s2_corr},
-    "s2_points": points.to_dict("records"),
-    "verdicts": {"S1": s1_claim.verdict, "S2": s2_claim.verdict},
-    "seconds": time.time() - start,
-}, P)
+path = som_codes.write_results(
+    accuracy=accuracy, misfit_note=misfit_note, metrics=metrics, s1_per_model=s1, s1_est=s1_est, changes=changes,
+    departures=departures, s2_per_model=s2, s2_est=s2_est, s2_correlations=s2_corr, points=points, eps=eps_ref,
+    s1_claim=s1_claim, s2_claim=s2_claim, seconds=time.time() - start, parameters=P)
 for claim in (s1_claim, s2_claim):
     print(claim.summary(), end="\n\n")
 print(f"wrote {path} in {time.time() - start:.0f} s")

@@ -1,10 +1,13 @@
-"""Tests of halfway_utils.experiments.som_codes: per-layer SOM codes and the S1/S2 experiment.
+"""Tests of halfway_utils.experiments.som_codes: the zoo's SOM codes and the S1/S2 experiment.
 
 The experiment functions run on hand-made codes and tables, and on a tiny hand-written
 StagedNet whose boundary is known: class 1 iff x1 + x2 > 1, on two pixels.
 """
+import json
 import math
+import re
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
@@ -14,11 +17,13 @@ import pytest
 import torch
 from torch import nn
 
-from halfway_utils import data, models
+from halfway_utils import data, models, zoo
+from halfway_utils.evidence import stats
 from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from halfway_utils.experiments import som_codes
-from halfway_utils.experiments.som_codes import INPUT, LayerCodes, first_change, layer_activations
+from halfway_utils.experiments.som_codes import perturbed_codes, s1, s2, zoo_codes
 from halfway_utils.infra import params
+from halfway_utils.methods.codes import INPUT
 
 T_975_4 = 2.7764451051977987  # Student t quantile 0.975 with 4 degrees of freedom
 QUICK = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"],
@@ -26,14 +31,6 @@ QUICK = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["
          "alt_rows": 5, "alt_cols": 5, "som_epochs": 10, "n_shuffles": 20, "attacks_used": ["fgsm", "pgd"],
          "eps_values": [0.05, 0.1, 0.2], "pgd_steps": 10, "n_train": 1000, "n_test": 1000, "device": None,
          "torch_threads": None}
-
-
-@pytest.fixture(scope="module")
-def setup():
-    torch.manual_seed(0)
-    model = models.build("mlp", width=16, depth=2)
-    x = torch.rand(120, 1, 28, 28)
-    return model, x
 
 
 def linear_net() -> models.StagedNet:
@@ -59,63 +56,7 @@ def two_clusters(n: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def tiny():
     x, y = two_clusters()
-    return {("toy", "lin", 3): som_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5)}
-
-
-# --- LayerCodes and first_change -----------------------------------------------------------
-
-def test_layer_activations_shapes_and_modes(setup):
-    model, x = setup
-    model.train()
-    acts = layer_activations(model, x, batch_size=50)
-    assert list(acts) == [INPUT, *model.layer_names]
-    assert acts[INPUT].shape == (120, 784)
-    assert torch.equal(acts[INPUT], x.flatten(1))
-    assert acts["fc1"].shape == (120, 16) and acts["logits"].shape == (120, 10)
-    with torch.no_grad():
-        model.eval()
-        assert torch.allclose(acts["logits"], model(x), atol=1e-5)
-        model.train()
-    assert model.training  # restored
-    model.eval()
-
-
-def test_fit_codes_are_reproducible_and_consistent(setup):
-    model, x = setup
-    a = LayerCodes(model, 3, 4, seed=1, epochs=5)
-    codes_fit = a.fit(x)
-    assert list(codes_fit) == [INPUT, *model.layer_names]
-    for name, c in codes_fit.items():
-        assert c.shape == (120,) and c.dtype == torch.long
-        assert 0 <= int(c.min()) and int(c.max()) < 12
-        assert torch.equal(c, a.codes(x)[name])  # codes of the fitted sample, read again
-    codes_read, predicted = a.read(x)
-    assert all(torch.equal(codes_read[k], codes_fit[k]) for k in codes_fit)
-    with torch.no_grad():
-        assert torch.equal(predicted, model(x).argmax(1))
-    b = LayerCodes(model, 3, 4, seed=1, epochs=5)
-    for name, c in b.fit(x).items():
-        assert torch.equal(c, codes_fit[name])
-    assert a.n_units == 12
-
-
-def test_layer_selection_and_errors(setup):
-    model, x = setup
-    lc = LayerCodes(model, 2, 2, layers=["fc2"], epochs=2)
-    with pytest.raises(RuntimeError):
-        lc.codes(x)
-    assert list(lc.fit(x)) == ["fc2"]
-    with pytest.raises(ValueError):
-        LayerCodes(model, 2, 2, layers=["nope"])
-
-
-def test_first_change():
-    clean = OrderedDict(a=torch.tensor([0, 1, 2, 3]), b=torch.tensor([0, 1, 2, 3]))
-    adv = OrderedDict(a=torch.tensor([0, 5, 2, 3]), b=torch.tensor([0, 1, 7, 3]))
-    assert first_change(clean, adv).tolist() == [-1, 0, 1, -1]
-    with pytest.raises(ValueError):
-        first_change(clean, OrderedDict(b=adv["b"], a=adv["a"]))
-    assert np.all(first_change(clean, clean) == -1)
+    return {("toy", "lin", 3): zoo_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5)}
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -156,32 +97,33 @@ def test_fit_codes_separates_the_two_clusters(tiny):
 def test_fit_codes_with_untrained_twin_and_other_grid():
     x, y = two_clusters()
     given = {}
-    f = som_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, untrained=linear_net(),
+    f = zoo_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, untrained=linear_net(),
                             alt_grid=(2, 1), given=given)
     assert list(f.all_code_sets()) == [("trained", "1x2"), ("untrained", "1x2"), ("trained", "2x1"),
                                        ("untrained", "2x1")]
     assert list(f.code_sets[("untrained", "1x2")]) == [INPUT, "fc1", "logits"]
     assert list(f.code_sets[("trained", "2x1")]) == ["fc1"]  # first = last hidden layer here
     assert given[(1, 2)][INPUT] is f.mapper.soms[INPUT]  # the pixel SOM, kept for the next model
-    g = som_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, given=given)
+    g = zoo_codes.fit_codes(linear_net(), x, y, rows=1, cols=2, seed=3, epochs=5, given=given)
     assert g.mapper.soms[INPUT] is f.mapper.soms[INPUT] and torch.equal(g.clean[INPUT], f.clean[INPUT])
-    assert som_codes.end_layers(["input", "a", "b", "c", "logits"]) == ["a", "c"]
+    assert zoo_codes.end_layers(["input", "a", "b", "c", "logits"]) == ["a", "c"]
     with pytest.raises(ValueError):
-        som_codes.end_layers(["input", "logits"])
+        zoo_codes.end_layers(["input", "logits"])
 
 
-def test_untrained_twin_is_the_seeded_initialization():
-    config = som_codes.zoo.config("mnist", "mlp", 3)
-    a, b = som_codes.untrained_twin(config), som_codes.untrained_twin(config)
+def test_the_untrained_twin_is_the_seeded_initialization():
+    """code_zoo codes zoo.untrained beside each model: the config's epoch-0 network, RNG untouched."""
+    config = zoo.config("mnist", "mlp", 3)
+    a, b = zoo.untrained(config, "cpu"), zoo.untrained(config, "cpu")
     state = torch.get_rng_state()
-    c = som_codes.untrained_twin(config.replace(seed=4))
+    c = zoo.untrained(config.replace(seed=4), "cpu")
     assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is not touched
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not torch.equal(next(a.parameters()), next(c.parameters()))
     assert not a.training
 
 
-def test_fit_zoo_loads_every_fitted_model_and_excludes_misfits(monkeypatch):
+def test_code_zoo_codes_every_fitted_model_and_excludes_misfits(monkeypatch):
     x, y = two_clusters(5)
     loads, trained = [], []
 
@@ -194,14 +136,14 @@ def test_fit_zoo_loads_every_fitted_model_and_excludes_misfits(monkeypatch):
         loads.append((dataset, split, n, seed))
         return x, y
 
-    monkeypatch.setattr(som_codes, "train", fake_train)
-    monkeypatch.setattr(som_codes, "untrained_twin", lambda config, device=None: linear_net())
+    monkeypatch.setattr(zoo, "train", fake_train)
+    monkeypatch.setattr(zoo, "untrained", lambda config, device=None: linear_net())
     monkeypatch.setattr(data, "load", fake_load)
-    fitted, misfits = som_codes.fit_zoo(["mnist"], ["mlp", "cnn"], [4, 7], n_train=100, n_test=50, n_samples=10,
-                                        rows=1, cols=2, epochs=2, alt_grid=(2, 1), device="cpu")
+    fitted, misfits = som_codes.code_zoo(["mnist"], ["mlp", "cnn"], [4, 7], n_train=100, n_test=50, n_samples=10,
+                                         rows=1, cols=2, epochs=2, alt_grid=(2, 1), device="cpu")
     assert list(fitted) == [("mnist", "mlp", 4), ("mnist", "mlp", 7), ("mnist", "cnn", 4)]
     assert [(m.config.arch, m.config.seed) for m in misfits] == [("cnn", 7)]
-    assert "cnn/mnist/seed7" in som_codes.zoo.misfit_note(misfits)
+    assert "cnn/mnist/seed7" in zoo.misfit_note(misfits)
     assert trained == [("mnist", a, s, 100, "cpu") for a in ("mlp", "cnn") for s in (4, 7)]
     assert loads == [("mnist", "test", 10, 0)]  # one sample per data set
     assert [f.mapper.seed for f in fitted.values()] == [4, 7, 4]  # each SOM uses its model's seed
@@ -214,33 +156,14 @@ def test_fit_zoo_loads_every_fitted_model_and_excludes_misfits(monkeypatch):
 def test_clean_accuracy_counts_the_known_boundary():
     x = torch.tensor([[0.1, 0.1], [0.9, 0.9], [0.6, 0.6], [0.3, 0.3]]).view(4, 1, 1, 2)
     y = torch.tensor([0, 1, 0, 0])  # the third is on the class-1 side
-    f = som_codes.FittedModel(linear_net(), None, OrderedDict(), x, y)
+    f = zoo_codes.FittedModel(linear_net(), None, OrderedDict(), x, y)
     assert som_codes.clean_accuracy({("d", "a", 0): f}) == {("d", "a", 0): 0.75}
-
-
-def test_shuffled_mi_is_the_chance_level_of_the_same_codes():
-    rng = np.random.default_rng(0)
-    y = np.arange(1000) % 10
-    perfect = som_codes.shuffled_mi(y, y, 100, 10, n_shuffles=30)
-    # plug-in bias of MI for 10 x 10 cells and 1000 samples: about 81 / (2 N ln 2) bits, over log2(10)
-    assert 0.5 * 81 / (2000 * math.log(2)) / math.log2(10) < perfect < 0.05
-    assert som_codes.shuffled_mi(np.zeros(1000, int), y, 100, 10) == 0.0  # one unit carries nothing
-    random_codes = rng.integers(0, 100, 1000)
-    observed = som_codes.code_metrics(random_codes, y, 100, 10)["normalized_mi"]
-    assert abs(observed - som_codes.shuffled_mi(random_codes, y, 100, 10, n_shuffles=50)) < 0.02
-    # the mean over the same seeded permutations, computed the slow way
-    gen = np.random.default_rng(5)
-    slow = np.mean([som_codes.code_metrics(random_codes, gen.permutation(y), 100, 10)["normalized_mi"]
-                    for _ in range(4)])
-    assert som_codes.shuffled_mi(random_codes, y, 100, 10, n_shuffles=4, seed=5) == pytest.approx(slow)
-    with pytest.raises(ValueError):
-        som_codes.shuffled_mi(y, y, 100, 10, n_shuffles=0)
 
 
 def test_code_metrics_table_by_hand():
     clean = OrderedDict(input=torch.tensor([0, 0, 1, 1]), fc1=torch.tensor([0, 1, 2, 3]),
                         logits=torch.tensor([2, 2, 2, 2]))
-    f = som_codes.FittedModel(None, SimpleNamespace(rows=2, cols=2), clean, None, torch.tensor([0, 0, 1, 1]),
+    f = zoo_codes.FittedModel(None, SimpleNamespace(rows=2, cols=2), clean, None, torch.tensor([0, 0, 1, 1]),
                               code_sets={("untrained", "2x2"): OrderedDict(fc1=torch.tensor([3, 3, 3, 3]))})
     table = som_codes.code_metrics_table({("mnist", "mlp", 5): f}, n_shuffles=3)
     assert list(table.columns) == ["dataset", "arch", "seed", "network", "grid", "layer", "index", "depth",
@@ -270,7 +193,7 @@ def test_code_metrics_table_by_hand():
 def test_stratified_t_interval_over_models_per_stratum_and_pooled():
     per_model = pd.DataFrame({"dataset": ["m"] * 5 + ["f"] * 5, "arch": "mlp", "seed": list(range(5)) * 2,
                               "v": [0.1, 0.2, 0.3, 0.4, 0.5, 1.0, 1.0, 1.0, 1.0, np.nan]})
-    est = som_codes.stratified(per_model, ["v"])
+    est = stats.stratified(per_model, ["v"])
     assert list(est.strata) == ["m/mlp", "f/mlp"]
     e = est.strata["m/mlp"]["v"]
     half = T_975_4 * np.std([0.1, 0.2, 0.3, 0.4, 0.5], ddof=1) / math.sqrt(5)
@@ -278,6 +201,7 @@ def test_stratified_t_interval_over_models_per_stratum_and_pooled():
     assert est.of("v")["f/mlp"].n == 4 and est.of("v")["f/mlp"].low == pytest.approx(1.0)  # NaN dropped
     assert est.pooled["v"].n == 9 and est.pooled["v"].value == pytest.approx(np.nanmean(per_model["v"]))
     assert list(est.table().index) == ["m/mlp", "f/mlp", "pooled"]
+    assert est.line("v") == f"m/mlp {e}; f/mlp {est.of('v')['f/mlp']}"
 
 
 # --- S1: known answers ------------------------------------------------------------------------------
@@ -293,7 +217,7 @@ def class_codes(y, rng):
     return y.clone()  # one unit per class: diverse, class-specific codes
 
 
-def synthetic_model(seed: int, trained, untrained=None) -> som_codes.FittedModel:
+def synthetic_model(seed: int, trained, untrained=None) -> zoo_codes.FittedModel:
     """Codes of a 4-layer model (input, fc1, fc2, logits) at a 4x4 grid and, mod 4, at a 2x2 one.
 
     ``trained(y, rng)`` and ``untrained(y, rng)`` give the ``(fc1, fc2)`` codes of the trained
@@ -309,7 +233,7 @@ def synthetic_model(seed: int, trained, untrained=None) -> som_codes.FittedModel
     sets = {("untrained", "4x4"): OrderedDict(input=pixels, fc1=u1, fc2=u2, logits=random_codes(rng)),
             ("trained", "2x2"): OrderedDict(fc1=t1 % 4, fc2=t2 % 4),
             ("untrained", "2x2"): OrderedDict(fc1=u1 % 4, fc2=u2 % 4)}
-    return som_codes.FittedModel(None, SimpleNamespace(rows=4, cols=4), clean, None, y, code_sets=sets)
+    return zoo_codes.FittedModel(None, SimpleNamespace(rows=4, cols=4), clean, None, y, code_sets=sets)
 
 
 def s1_verdicts(monkeypatch, tmp_path, cases: dict[str, tuple]):
@@ -320,7 +244,7 @@ def s1_verdicts(monkeypatch, tmp_path, cases: dict[str, tuple]):
     per_model = som_codes.s1_per_model(metrics, grid="4x4", alt_grid="2x2")
     est = som_codes.s1_estimates(per_model)
     P = {**QUICK, "datasets": list(cases), "archs": ["mlp"], "alt_rows": 2, "alt_cols": 2}
-    claim = som_codes.record_s1(est, P, figures=["figures/04_a.png"], n_models=len(per_model),
+    claim = s1.record(est, P, figures=["figures/04_a.png"], n_models=len(per_model),
                                 misfit_note="Excluded, not fitted: none.")
     return claim, per_model
 
@@ -348,16 +272,16 @@ def test_s1_known_answers_per_stratum(monkeypatch, tmp_path):
                         "diverse_everywhere/mlp": NOT_SUPPORTED, "twin_falls/mlp": NOT_SUPPORTED,
                         "twin_rises_more/mlp": NOT_SUPPORTED}
     by = per_model.set_index("dataset")
-    assert (by.loc["deep_codes_the_class", som_codes.S1_PRIMARY] > 0.8).all()
-    assert (by.loc["deep_codes_the_class", som_codes.S1_ALT] > 0.3).all()
+    assert (by.loc["deep_codes_the_class", s1.PRIMARY] > 0.8).all()
+    assert (by.loc["deep_codes_the_class", s1.ALT] > 0.3).all()
     assert (by.loc["twin_falls", "excess_mi_rise_untrained"] < -0.8).all()
-    assert by.loc["twin_falls", som_codes.S1_PRIMARY].tolist() == pytest.approx([0.0] * 5)
-    assert (by.loc["twin_rises_more", som_codes.S1_PRIMARY] < -0.1).all()
+    assert by.loc["twin_falls", s1.PRIMARY].tolist() == pytest.approx([0.0] * 5)
+    assert (by.loc["twin_rises_more", s1.PRIMARY] < -0.1).all()
     assert (by.loc["twin_rises_more", "excess_mi_rise_trained"] > 0.3).all()  # a rise, but less than the twin's
-    assert claim.primary == som_codes.S1_PRIMARY and claim.margin == 0.02 and claim.replicates == 25
+    assert claim.primary == s1.PRIMARY and claim.margin == 0.02 and claim.replicates == 25
     assert claim.null.startswith("the same codes with shuffled labels")
     assert claim.rule_changes and "-0.0066" in claim.rule_changes[0]
-    assert list(claim.measurements) == [*som_codes.S1_REPORTED, som_codes.S1_PRIMARY]
+    assert list(claim.measurements) == [*s1.REPORTED, s1.PRIMARY]
     assert claim.figures == ["04_a.png"] and "25 fitted models" in claim.notes and claim.notes.endswith("none.")
     assert "at 2x2 (reported)" in claim.notes
     assert (tmp_path / "results" / "claims" / "S1.json").exists()
@@ -369,21 +293,21 @@ def test_s1_identical_trained_and_untrained_codes_give_exactly_zero():
     for f in fitted.values():  # the untrained twin is the trained network itself, at one grid only
         f.code_sets = {("untrained", "4x4"): f.clean}
     per_model = som_codes.s1_per_model(som_codes.code_metrics_table(fitted, n_shuffles=5), grid="4x4")
-    assert per_model[som_codes.S1_PRIMARY].tolist() == pytest.approx([0.0] * 5)
-    assert per_model[som_codes.S1_ALT].isna().all()
-    est = som_codes.s1_estimates(per_model).pooled[som_codes.S1_PRIMARY]
-    assert som_codes.S1_RULE.condition.judge(est) == NOT_SUPPORTED
+    assert per_model[s1.PRIMARY].tolist() == pytest.approx([0.0] * 5)
+    assert per_model[s1.ALT].isna().all()
+    est = som_codes.s1_estimates(per_model).pooled[s1.PRIMARY]
+    assert s1.RULE.condition.judge(est) == NOT_SUPPORTED
 
 
 @pytest.mark.parametrize("values, verdict", [([0.05, 0.06, 0.04, 0.05, 0.05], SUPPORTED),
                                              ([0.0, 0.04, 0.01, 0.03, 0.02], INCONCLUSIVE),
                                              ([0.0, 0.01, -0.01, 0.0, 0.005], NOT_SUPPORTED)])
 def test_s1_rule_margin(values, verdict):
-    per_model = pd.DataFrame({"dataset": "d", "arch": "a", "seed": range(5), som_codes.S1_PRIMARY: values,
-                              **{k: 0.0 for k in som_codes.S1_REPORTED}})
+    per_model = pd.DataFrame({"dataset": "d", "arch": "a", "seed": range(5), s1.PRIMARY: values,
+                              **{k: 0.0 for k in s1.REPORTED}})
     est = som_codes.s1_estimates(per_model)
-    assert som_codes.S1_RULE.condition.judge(est.pooled[som_codes.S1_PRIMARY]) == verdict
-    assert som_codes.S1_RULE.condition.judge(est.of(som_codes.S1_PRIMARY)["d/a"]) == verdict
+    assert s1.RULE.condition.judge(est.pooled[s1.PRIMARY]) == verdict
+    assert s1.RULE.condition.judge(est.of(s1.PRIMARY)["d/a"]) == verdict
 
 
 # --- S2: attacks, random perturbations and codes -----------------------------------------------------
@@ -392,46 +316,12 @@ def test_adversarial_moves_to_the_corner_of_the_box():
     x, y = two_clusters(4)
     model = linear_net()
     for name in ("fgsm", "pgd"):
-        x_adv = som_codes.adversarial(model, x, y, name, 0.4, pgd_steps=10, seed=0)
+        x_adv = perturbed_codes.adversarial(model, x, y, name, 0.4, pgd_steps=10, seed=0)
         # the loss gradient has sign (+, +) for class 0 and (-, -) for class 1 everywhere
         step = torch.where(y == 0, 0.4, -0.4).view(-1, 1, 1, 1)
         assert torch.allclose(x_adv, x + step, atol=1e-6), name
     with pytest.raises(ValueError):
-        som_codes.adversarial(model, x, y, "cw", 0.4, pgd_steps=10, seed=0)
-
-
-def test_matched_noise_has_the_attacks_l2_norm_inside_the_box():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(50, 1, 8, 8, generator=gen)
-    x[:10] = 0.0  # black images: half of every random direction is clipped away
-    sign = torch.sign(torch.randn(x.shape, generator=gen))
-    x_adv = (x + 0.1 * sign).clamp(0, 1)
-    noise = som_codes.matched_noise(x, x_adv, seed=3)
-    assert noise.shape == x.shape and float(noise.min()) >= 0 and float(noise.max()) <= 1
-    target = (x_adv - x).flatten(1).norm(dim=1)
-    assert (noise - x).flatten(1).norm(dim=1) == pytest.approx(target.tolist(), rel=1e-5)
-    assert torch.equal(noise, som_codes.matched_noise(x, x_adv, seed=3))
-    assert not torch.equal(noise, som_codes.matched_noise(x, x_adv, seed=4))
-    assert torch.equal(som_codes.matched_noise(x, x.clone(), seed=3), x)  # a zero perturbation stays zero
-    # the same step by bisection on the clipped norm, which grows with the step
-    flat, adv = x.flatten(1).double(), x_adv.flatten(1).double()
-    u = torch.randn(flat.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    lo, hi = torch.zeros(len(flat), dtype=torch.float64), torch.full((len(flat),), 100.0, dtype=torch.float64)
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        short = ((flat + mid[:, None] * u).clamp(0, 1) - flat).norm(dim=1) < (adv - flat).norm(dim=1)
-        lo, hi = torch.where(short, mid, lo), torch.where(short, hi, mid)
-    assert torch.allclose(noise.flatten(1).double(), (flat + hi[:, None] * u).clamp(0, 1), atol=1e-6)
-    # a norm the box cannot hold: the farthest point along the direction, every pixel at a face
-    black = torch.zeros(3, 1, 8, 8)
-    far = som_codes.matched_noise(black, torch.ones_like(black), seed=1)
-    u = torch.randn((3, 64), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    assert torch.equal(far.flatten(1), (u > 0).float())
-    # the direction is random: it is not the attack's sign pattern
-    cos = torch.nn.functional.cosine_similarity((noise - x).flatten(1)[10:], (x_adv - x).flatten(1)[10:])
-    assert float(cos.abs().mean()) < 0.3
-    with pytest.raises(ValueError):
-        som_codes.matched_noise(x, x_adv[:3], seed=0)
+        perturbed_codes.adversarial(model, x, y, "cw", 0.4, pgd_steps=10, seed=0)
 
 
 def test_layer_change_rates_and_departure_shares_by_hand():
@@ -439,12 +329,12 @@ def test_layer_change_rates_and_departure_shares_by_hand():
                         c=torch.tensor([5, 5, 5, 5, 5]))
     adv = OrderedDict(a=torch.tensor([0, 9, 2, 3, 9]), b=torch.tensor([0, 9, 7, 3, 4]),
                       c=torch.tensor([5, 5, 5, 6, 6]))
-    assert som_codes.layer_change_rates(clean, adv) == [
+    assert perturbed_codes.layer_change_rates(clean, adv) == [
         {"layer": "a", "index": 0, "depth": 0.0, "change_rate": 0.4},
         {"layer": "b", "index": 1, "depth": 0.5, "change_rate": 0.4},
         {"layer": "c", "index": 2, "depth": 1.0, "change_rate": 0.4}]
     # first change per input: never, a, b, c, a
-    shares = som_codes.departure_shares(clean, adv)
+    shares = perturbed_codes.departure_shares(clean, adv)
     assert [(r["first_layer"], r["index"]) for r in shares] == [("never", -1), ("a", 0), ("b", 1), ("c", 2)]
     assert [r["share"] for r in shares] == pytest.approx([0.2, 0.4, 0.2, 0.2])
 
@@ -514,8 +404,8 @@ def s2_claim(monkeypatch, tmp_path, changes, metrics):
     est = som_codes.s2_estimates(per_model)
     points = som_codes.homogeneity_points(changes, metrics, eps=0.1, grid="4x4")
     corr = som_codes.s2_correlations(points, n_boot=200)
-    return som_codes.record_s2(est, corr, QUICK, figures=["figures/04_b.png"], eps=0.1,
-                               n_models=len(per_model)), per_model, points
+    return s2.record(est, corr, QUICK, figures=["figures/04_b.png"], eps=0.1,
+                     n_models=len(per_model)), per_model, points
 
 
 def test_s2_known_answers_per_stratum(monkeypatch, tmp_path):
@@ -531,16 +421,16 @@ def test_s2_known_answers_per_stratum(monkeypatch, tmp_path):
     assert verdicts == {"homogeneous_layers_break/cnn": SUPPORTED, "diverse_layers_break/cnn": NOT_SUPPORTED,
                         "no_better_than_noise/cnn": NOT_SUPPORTED}
     noise = per_model[per_model.dataset == "no_better_than_noise"]
-    assert noise[som_codes.S2_PRIMARY].to_numpy() == pytest.approx(0.0, abs=0.1)
+    assert noise[s2.PRIMARY].to_numpy() == pytest.approx(0.0, abs=0.1)
     assert noise["hidden_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
     first = per_model[per_model.dataset == "homogeneous_layers_break"]
     assert first["input_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
     assert first["logits_excess_change"].to_numpy() == pytest.approx(0.85, abs=0.1)
     assert (first["deep_minus_shallow_excess_change"] < -0.5).all()
-    assert claim.primary == som_codes.S2_PRIMARY and claim.margin == 0.05 and claim.replicates == 15
+    assert claim.primary == s2.PRIMARY and claim.margin == 0.05 and claim.replicates == 15
     assert claim.null.startswith("random perturbations of the same L2 norm")
     assert len(claim.rule_changes) == 2 and "b66c9fe" in claim.rule_changes[0]
-    assert list(claim.measurements) == [*som_codes.S2_REPORTED, *som_codes.S2_CORRELATIONS, som_codes.S2_PRIMARY]
+    assert list(claim.measurements) == [*s2.REPORTED, *s2.CORRELATIONS, s2.PRIMARY]
     assert "eps=0.1, 10 steps, on 200 test inputs per model, 15 fitted models" in claim.notes
     assert set(points.layer) == {"h1", "h2", "h3"} and len(points) == 45  # hidden layers only
     assert points["homogeneity"].tolist() == pytest.approx([1 - rising("", layer) for layer in points.layer])
@@ -552,7 +442,7 @@ def test_s2_the_homogeneous_layer_is_chosen_by_its_codes_not_its_depth(monkeypat
     changes, metrics = s2_frames(lambda d, layer: {"h3": 0.8}.get(layer, 0.2), lambda d, layer: 0.0, falling)
     claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
     assert (per_model.most_homogeneous == "h3").all() and (per_model.least_homogeneous == "h1").all()
-    assert per_model[som_codes.S2_PRIMARY].to_numpy() == pytest.approx(0.6)
+    assert per_model[s2.PRIMARY].to_numpy() == pytest.approx(0.6)
     assert claim.verdict == SUPPORTED
 
 
@@ -560,7 +450,7 @@ def test_s2_inconclusive_when_the_contrast_straddles_the_margin(monkeypatch, tmp
     changes, metrics = s2_frames(lambda d, layer: {"h1": 0.55, "h3": 0.5}.get(layer, 0.3), lambda d, layer: 0.0,
                                  rising, jitter=0.05)
     claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
-    assert claim.verdict == INCONCLUSIVE, per_model[som_codes.S2_PRIMARY].tolist()
+    assert claim.verdict == INCONCLUSIVE, per_model[s2.PRIMARY].tolist()
 
 
 # --- figures ------------------------------------------------------------------------------------------
@@ -584,3 +474,37 @@ def test_figures_build(tiny):
     assert [len(f.axes) for f in figs] == [6, 2, 2, 1, 1, 2]
     for f in figs:
         plt.close(f)
+
+
+# --- the package's interface ---------------------------------------------------------------------------
+
+def test_claim_modules_share_the_uniform_names_and_the_notebook_saves_their_figures():
+    for claim in (s1, s2):
+        assert isinstance(claim.STATEMENT, str) and claim.PRIMARY == claim.RULE.primary
+        assert callable(claim.notes) and callable(claim.record)
+    assert som_codes.NOTEBOOK == "04_som_codes" and all(hasattr(som_codes, name) for name in som_codes.__all__)
+    source = (Path(__file__).parents[1] / "notebooks" / "04_som_codes.py").read_text()
+    for figs, claim in (("s1_figs", s1), ("s2_figs", s2)):
+        saved = re.findall(figs + r'\.save\(.*"(04_\w+)"\)', source)
+        assert tuple(saved) == claim.FIGURES
+
+
+def test_write_results_holds_both_claims(monkeypatch, tmp_path, tiny):
+    claim1, per_model1 = s1_verdicts(monkeypatch, tmp_path, {"m": (lambda y, rng: (random_codes(rng),
+                                                                                       class_codes(y, rng)),)})
+    changes, metrics = s2_frames(lambda d, layer: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
+    claim2, per_model2, points = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    departures = perturbed_codes.attack_codes(tiny, ["pgd"], [0.4], n_attack=4, pgd_steps=2)[1]
+    path = som_codes.write_results(
+        accuracy={("m", "mlp", 0): 0.5}, misfit_note="", metrics=metrics, s1_per_model=per_model1,
+        s1_est=som_codes.s1_estimates(per_model1), changes=changes, departures=departures,
+        s2_per_model=per_model2, s2_est=som_codes.s2_estimates(per_model2),
+        s2_correlations={"r": stats.across_seeds([0.1, 0.2])}, points=points, eps=0.1, s1_claim=claim1,
+        s2_claim=claim2, seconds=1.0, parameters=QUICK)
+    saved = json.loads(path.read_text())
+    assert path.name == "04_som_codes.json" and saved["parameters"] == QUICK
+    assert set(saved["results"]) == {"clean_accuracy", "excluded", "code_metrics", "s1_per_model", "s1",
+                                     "change_rates", "first_departure", "s2_per_model", "s2", "s2_points",
+                                     "verdicts", "seconds"}
+    assert saved["results"]["verdicts"] == {"S1": claim1.verdict, "S2": claim2.verdict}
+    assert saved["results"]["clean_accuracy"] == [{"dataset": "m", "arch": "mlp", "seed": 0, "accuracy": 0.5}]
