@@ -17,7 +17,7 @@
 # # 05 · Test samples outside the convex hull, and over-parameterization
 #
 # **Our reading of the claim** (paper 3, Yousefzadeh, arXiv 2203.10366, with the method of
-# 2101.09849; see `../shared/PAPERS.md`; the reading is ours, the paper's experiments are not
+# 2101.09849; see [docs/papers.md](../docs/papers.md); the reading is ours, the paper's experiments are not
 # public): *test samples lie considerably outside the convex hull of the training set, in pixel
 # space and in the representations that networks learn, so a model must extrapolate; and
 # over-parameterized networks fit random labels, so the training regime, not the data alone,
@@ -86,7 +86,7 @@ from halfway_utils.experiments import convex_hull as ex
 from halfway_utils.infra import params
 
 P = params.validate(locals(), ex.PARAMETERS)
-ex.check_query_counts(P)
+ex.check_parameters(P)
 
 # %% [markdown]
 # Imports and the project's figure style.
@@ -100,9 +100,9 @@ import pandas as pd
 from IPython.display import display
 
 from halfway_utils import zoo
-from halfway_utils.infra import plotting
-from halfway_utils.infra.store import save_results
+from halfway_utils.infra import outputs, plotting
 
+outputs.route("05_convex_hull", P)  # the profile's record, or runs/<profile>+<hash>/ if a value differs
 plotting.set_style()
 figs = plotting.Figures()
 start_time = time.perf_counter()
@@ -188,14 +188,14 @@ plt.show()
 # (as every new sample is), but not *considerably* so by this yardstick.
 
 # %%
-c1_strata = ex.c1_strata(tables, held, datasets, archs, n_boot)
-c1_pooled = ex.c1_pooled(tables, held, datasets, archs, n_boot)
-figs.save(ex.figure_c1_effect(c1_strata, c1_pooled, ex.C1_MARGIN), "05_c1_effect")
+c1_strata = ex.c1.stratum_effects(tables, held, datasets, archs, n_boot)
+c1_pooled = ex.c1.pooled_effect(tables, held, datasets, archs, n_boot)
+figs.save(ex.figure_c1_effect(c1_strata, c1_pooled, ex.c1.MARGIN), "05_c1_effect")
 plt.show()
-c1_measurements = ex.c1_measurements(tables, held, model_rows, datasets, archs, n_boot)
-c1 = ex.record_c1(c1_strata, c1_pooled, c1_measurements, replicates=len(model_rows) - len(misfits),
-                  figures=figs.names, parameters=P, notes=ex.c1_notes(P, model_rows, misfits))
-print(c1.summary())
+c1_measurements = ex.c1.measurements(tables, held, model_rows, datasets, archs, n_boot)
+c1_claim = ex.c1.record(c1_strata, c1_pooled, c1_measurements, replicates=len(model_rows) - len(misfits),
+                        parameters=P, notes=ex.c1.notes(P, model_rows, misfits))
+print(c1_claim.summary())
 
 # %% [markdown]
 # ## C2 · Width sweep with true and random labels
@@ -250,24 +250,19 @@ plt.show()
 # training accuracy, and every width that misses it is named below.
 
 # %%
-c2_width, c2_primary = ex.c2_primary(sweep_rows, ex.chance_level(sweep_dataset))
-c2_measurements = ex.c2_measurements(sweep_rows, per_sample, outside_sw, widths, c2_width, n_boot)
-c2 = ex.record_c2(c2_primary, c2_measurements, figures=figs.names[-1:], parameters=P,
-                  notes=ex.c2_notes(P, sweep_rows, c2_width))
-print(c2.summary())
+c2_width, c2_primary = ex.c2.widest_fitted(sweep_rows, ex.c2.chance_level(sweep_dataset))
+c2_measurements = ex.c2.measurements(sweep_rows, per_sample, outside_sw, widths, c2_width, n_boot)
+c2_claim = ex.c2.record(c2_primary, c2_measurements, parameters=P, notes=ex.c2.notes(P, sweep_rows, c2_width))
+print(c2_claim.summary())
 
 # %% [markdown]
 # ## Results
 # The numbers behind the figures and both verdicts go to `results/05_convex_hull.json`.
 
 # %%
-path = save_results("05_convex_hull", {
-    "c1_summary": summaries.to_dict("records"), "models": model_rows,
-    "train_size_sweep": size_rows, "width_sweep": sweep_rows, "width_agreement": agree_rows,
-    "c1": {"verdict": c1.verdict, "strata": c1.strata, "pooled": c1_pooled, "measurements": c1_measurements},
-    "c2": {"verdict": c2.verdict, "width": c2_width, "primary": c2_primary, "measurements": c2_measurements},
-    "seconds": round(time.perf_counter() - start_time, 1)}, P)
-print(f"C1: {c1.verdict}; C2: {c2.verdict}; wrote {path}")
+path = ex.write_results(summaries, model_rows, size_rows, sweep_rows, agree_rows, c1_claim, c2_claim, c2_width,
+                        seconds=round(time.perf_counter() - start_time, 1), parameters=P)
+print(f"C1: {c1_claim.verdict}; C2: {c2_claim.verdict}; wrote {path}")
 
 # %% [markdown]
 # ## Quick and full side by side

@@ -1,19 +1,29 @@
-"""Tests of halfway_utils.experiments.convex_hull (notebook 05, claims C1/C2) on hand-made inputs."""
+"""Tests of the halfway_utils.experiments.convex_hull package (notebook 05, claims C1/C2) on hand-made inputs."""
 import json
+import re
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import stats as sps
 from torch import nn
 
-from halfway_utils import models
+from halfway_utils import data, models, zoo
+from halfway_utils.evidence import stats
 from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import convex_hull as ex
+from halfway_utils.experiments.convex_hull import c1, c2
+from halfway_utils.experiments.convex_hull import figures as figs
+from halfway_utils.experiments.convex_hull import sizes as sz
+from halfway_utils.experiments.convex_hull import sweep as sw
+from halfway_utils.experiments.convex_hull import tables as tb
 from halfway_utils.infra.params import ParameterError, validate
 
 matplotlib.use("Agg")
@@ -30,7 +40,7 @@ def _square_split(held=True):
     """The unit square's corners as training set; queries: its centre and (3, 0.5), then a test-only
     sample; held-out training samples (0.25, 0.25) inside and (0.5, 3) outside."""
     extra = (_images([[0.25, 0.25], [0.5, 3.0]]), torch.tensor([0, 1])) if held else (None, None)
-    return ex.Split(_images(SQUARE), torch.tensor([0, 1, 0, 1]),
+    return tb.Split(_images(SQUARE), torch.tensor([0, 1, 0, 1]),
                     _images([[0.5, 0.5], [3.0, 0.5], [0.9, 0.1]]), torch.tensor([0, 1, 1]), 2, *extra)
 
 
@@ -98,17 +108,17 @@ def test_parameters_rules_match_the_notebook():
     assert validate({**DEFAULTS, "n_train": None, "n_test": None, "sweep_dataset": "cifar10"}, ex.PARAMETERS)
 
 
-def test_check_query_counts():
-    ex.check_query_counts(DEFAULTS)
-    ex.check_query_counts({**DEFAULTS, "n_test": None})
+def test_check_parameters():
+    ex.check_parameters(DEFAULTS)
+    ex.check_parameters({**DEFAULTS, "n_test": None})
     with pytest.raises(ParameterError, match="n_test"):
-        ex.check_query_counts({**DEFAULTS, "n_test": 50})
+        ex.check_parameters({**DEFAULTS, "n_test": 50})
     with pytest.raises(ParameterError, match="sweep_n_test"):
-        ex.check_query_counts({**DEFAULTS, "sweep_n_test": 50})
+        ex.check_parameters({**DEFAULTS, "sweep_n_test": 50})
     with pytest.raises(ParameterError, match="held-out"):  # the full training set leaves none to hold out
-        ex.check_query_counts({**DEFAULTS, "n_train": None})
+        ex.check_parameters({**DEFAULTS, "n_train": None})
     with pytest.raises(ParameterError, match="n_train \\+ n_queries"):
-        ex.check_query_counts({**DEFAULTS, "n_train": 59950})
+        ex.check_parameters({**DEFAULTS, "n_train": 59950})
 
 
 # --- per-query tables ---------------------------------------------------------------------------
@@ -117,7 +127,7 @@ def test_class_distances_brute_force():
     rng = np.random.default_rng(0)
     D, Q = rng.normal(size=(40, 5)), rng.normal(size=(7, 5))
     y, yq = rng.integers(0, 3, 40), rng.integers(0, 3, 7)
-    same, other = ex.class_distances(D, y, Q, yq)
+    same, other = tb.class_distances(D, y, Q, yq)
     full = np.linalg.norm(Q[:, None] - D[None], axis=2)
     for j in range(7):
         assert same[j] == pytest.approx(full[j, y == yq[j]].min())
@@ -126,15 +136,15 @@ def test_class_distances_brute_force():
 
 def test_class_distances_missing_class_is_inf():
     D, Q = np.eye(3), np.zeros((1, 3))
-    same, other = ex.class_distances(D, np.array([0, 0, 0]), Q, np.array([1]))
+    same, other = tb.class_distances(D, np.array([0, 0, 0]), Q, np.array([1]))
     assert np.isinf(same[0]) and other[0] == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        ex.class_distances(D, np.array([0, 0]), Q, np.array([1]))
+        tb.class_distances(D, np.array([0, 0]), Q, np.array([1]))
 
 
 def test_hull_table_inside_and_outside():
     queries = np.array([[0.5, 0.5], [3.0, 0.5]])
-    t = ex.hull_table(SQUARE, np.array([0, 1, 0, 1]), queries, np.array([0, 1]), device="cpu")
+    t = tb.hull_table(SQUARE, np.array([0, 1, 0, 1]), queries, np.array([0, 1]), device="cpu")
     assert t["inside"].tolist() == [True, False]
     assert t["hull"][1] == pytest.approx(2.0, abs=1e-6)
     assert t["nn"][1] == pytest.approx(np.hypot(2.0, 0.5))
@@ -148,9 +158,9 @@ def test_hull_table_inside_and_outside():
 
 def test_paired_tables_equal_two_separate_solves():
     test, held = np.array([[0.5, 0.5], [3.0, 0.5]]), np.array([[0.5, 3.0]])
-    a, b = ex.paired_tables(SQUARE, np.array([0, 1, 0, 1]), test, np.array([0, 1]), held, np.array([1]),
+    a, b = tb.paired_tables(SQUARE, np.array([0, 1, 0, 1]), test, np.array([0, 1]), held, np.array([1]),
                             device="cpu")
-    alone = ex.hull_table(SQUARE, np.array([0, 1, 0, 1]), held, np.array([1]), device="cpu")
+    alone = tb.hull_table(SQUARE, np.array([0, 1, 0, 1]), held, np.array([1]), device="cpu")
     assert len(a["hull"]) == 2 and len(b["hull"]) == 1
     assert a["inside"].tolist() == [True, False] and b["hull"][0] == pytest.approx(2.0, abs=1e-6)
     for key in ("hull", "nn", "ratio_nn", "other_class"):
@@ -159,8 +169,8 @@ def test_paired_tables_equal_two_separate_solves():
 
 def test_held_out_indices_are_disjoint_balanced_and_nested():
     labels = torch.arange(200) % 4
-    base, held = ex.held_out_indices(labels, 40, 20)
-    assert torch.equal(base, ex.data.balanced_subset(labels, 40, 0))  # the zoo's training subset
+    base, held = tb.held_out_indices(labels, 40, 20)
+    assert torch.equal(base, data.balanced_subset(labels, 40, 0))  # the zoo's training subset
     assert len(held) == 20 and not set(held.tolist()) & set(base.tolist())
     assert torch.bincount(labels[held]).tolist() == [5, 5, 5, 5]
 
@@ -172,17 +182,17 @@ def test_load_split_with_held_out_samples(monkeypatch):
     def fake_load(name, split, n=None, seed=0):
         if n is None:
             return images, labels
-        index = ex.data.balanced_subset(labels, n, seed)
+        index = data.balanced_subset(labels, n, seed)
         return images[index], labels[index]
 
-    monkeypatch.setattr(ex.data, "load", fake_load)
-    split = ex.load_split("mnist", 12, 30, 6)
+    monkeypatch.setattr(data, "load", fake_load)
+    split = tb.load_split("mnist", 12, 30, 6)
     assert torch.equal(split.x_train, fake_load("mnist", "train", 12)[0])  # the same subset as the zoo's
     assert len(split.x_held) == 6 and torch.bincount(split.y_held).tolist() == [2, 2, 2]
     assert not set(split.x_held.flatten().tolist()) & set(split.x_train.flatten().tolist())
-    assert len(split.x_query) == 6 and ex.load_split("mnist", 12, 30, 6, held_out=False).x_held is None
+    assert len(split.x_query) == 6 and tb.load_split("mnist", 12, 30, 6, held_out=False).x_held is None
     with pytest.raises(ParameterError, match="n_train"):
-        ex.load_split("mnist", None, 30, 6)
+        tb.load_split("mnist", None, 30, 6)
 
 
 def test_split_queries_are_the_first_test_samples():
@@ -192,14 +202,14 @@ def test_split_queries_are_the_first_test_samples():
 
 
 def test_pixel_tables_test_and_held_out():
-    tables, held = ex.pixel_tables({"mnist": _square_split()}, tol=1e-9, device="cpu")
+    tables, held = tb.pixel_tables({"mnist": _square_split()}, tol=1e-9, device="cpu")
     assert list(tables) == list(held) == [("mnist", "pixel")]
     t, h = tables[("mnist", "pixel")], held[("mnist", "pixel")]
     assert t["inside"].tolist() == [True, False] and h["inside"].tolist() == [True, False]
     assert t["hull"][1] == pytest.approx(2.0, abs=1e-6)
     assert t["nn"][1] == pytest.approx(np.hypot(2.0, 0.5))
     assert h["hull"][1] == pytest.approx(2.0, abs=1e-6)
-    tables, held = ex.pixel_tables({"mnist": _square_split(held=False)}, tol=1e-9, device="cpu")
+    tables, held = tb.pixel_tables({"mnist": _square_split(held=False)}, tol=1e-9, device="cpu")
     assert list(tables) == [("mnist", "pixel")] and held == {}
 
 
@@ -207,9 +217,9 @@ def test_projection_change_in_feature_and_pixel_space():
     net = _height_net()  # class 1 exactly when x1 > 1.5
     x = _images([[0.5, 3.0], [3.0, 0.5]])
     closest = np.array([[0.5, 1.0], [1.0, 0.5]])  # their projections on the unit square
-    assert ex.projection_change(net, x, closest, features=True).tolist() == [True, False]
-    assert ex.projection_change(net, x, closest, features=False).tolist() == [True, False]
-    assert ex.projection_change(net, x[:0], closest[:0], features=True).tolist() == []
+    assert tb.projection_change(net, x, closest, features=True).tolist() == [True, False]
+    assert tb.projection_change(net, x, closest, features=False).tolist() == [True, False]
+    assert tb.projection_change(net, x[:0], closest[:0], features=True).tolist() == []
 
 
 def _fake_trainer(configs, misfit_seed=None):
@@ -223,10 +233,10 @@ def _fake_trainer(configs, misfit_seed=None):
 
 def test_feature_tables_use_penultimate_features(monkeypatch):
     configs = []
-    monkeypatch.setattr(ex, "train", _fake_trainer(configs))
+    monkeypatch.setattr(zoo, "train", _fake_trainer(configs))  # what zoo.load trains with
     split = _square_split()
-    pixel = ex.pixel_tables({"mnist": split}, tol=1e-9, device="cpu")
-    tests, helds, rows, misfits = ex.feature_tables({"mnist": split}, ["mlp"], [0, 1], n_train=4, n_test=3,
+    pixel = tb.pixel_tables({"mnist": split}, tol=1e-9, device="cpu")
+    tests, helds, rows, misfits = tb.feature_tables({"mnist": split}, ["mlp"], [0, 1], n_train=4, n_test=3,
                                                     tol=1e-9, device="cpu", pixel=pixel)
     assert list(tests) == list(helds) == [("mnist", "mlp/seed0"), ("mnist", "mlp/seed1")] and misfits == []
     assert [(c.dataset, c.arch, c.seed, c.n_train, c.n_test) for c in configs] == [
@@ -244,33 +254,44 @@ def test_feature_tables_use_penultimate_features(monkeypatch):
 
 
 def test_feature_tables_exclude_a_model_that_did_not_fit(monkeypatch):
-    monkeypatch.setattr(ex, "train", _fake_trainer([], misfit_seed=1))
-    tests, helds, rows, misfits = ex.feature_tables({"mnist": _square_split()}, ["mlp"], [0, 1], n_train=4,
+    monkeypatch.setattr(zoo, "train", _fake_trainer([], misfit_seed=1))
+    tests, helds, rows, misfits = tb.feature_tables({"mnist": _square_split()}, ["mlp"], [0, 1], n_train=4,
                                                     n_test=3, tol=1e-9, device="cpu")
     assert list(tests) == list(helds) == [("mnist", "mlp/seed0")]
     assert [r["fitted"] for r in rows] == [True, False] and "feature_dim" not in rows[1]
     assert [m.config.seed for m in misfits] == [1]
-    assert "mlp/mnist/seed1 (train acc 0.500 < 0.99)" in ex.c1_notes({**DEFAULTS, "n_queries": 2}, rows, misfits)
+    assert "mlp/mnist/seed1 (train acc 0.500 < 0.99)" in c1.notes({**DEFAULTS, "n_queries": 2}, rows, misfits)
+
+
+def test_feature_tables_rows_follow_the_zoo_grid_with_a_misfit_first(monkeypatch):
+    monkeypatch.setattr(zoo, "train", _fake_trainer([], misfit_seed=0))
+    split = _square_split()
+    tests, _, rows, misfits = tb.feature_tables({"mnist": split, "fashion_mnist": split}, ["mlp"], [0, 1],
+                                                n_train=4, n_test=3, tol=1e-9, device="cpu")
+    assert [(r["dataset"], r["seed"], r["fitted"]) for r in rows] == [
+        ("mnist", 0, False), ("mnist", 1, True), ("fashion_mnist", 0, False), ("fashion_mnist", 1, True)]
+    assert list(tests) == [("mnist", "mlp/seed1"), ("fashion_mnist", "mlp/seed1")]
+    assert [m.config.label for m in misfits] == ["mlp/mnist/seed0", "mlp/fashion_mnist/seed0"]
 
 
 def test_space_summary_and_summarize():
     t = _table([True, False, False, False], [np.nan, 0.2, 0.4, 0.9])
-    row = ex.space_summary("mnist", "pixel", t)
+    row = tb.space_summary("mnist", "pixel", t)
     assert row["outside"] == pytest.approx(0.75)
     assert row["median_hull"] == pytest.approx(1.5) and row["median_nn"] == pytest.approx(2.5)
     assert row["median_other_class"] == pytest.approx(3.5) and row["median_hull/other"] == pytest.approx(0.25)
     assert np.isnan(row["median_hull/nn"])  # a NaN ratio (query on a training point) propagates, as before
     assert row["converged"] == 1.0
-    frame = ex.summarize({("mnist", "pixel"): t, ("mnist", "mlp/seed0"): _table([False] * 2, [0.5, 0.7])})
+    frame = tb.summarize({("mnist", "pixel"): t, ("mnist", "mlp/seed0"): _table([False] * 2, [0.5, 0.7])})
     assert frame["space"].tolist() == ["pixel", "mlp/seed0"]
     assert frame["outside"].tolist() == [0.75, 1.0]
     assert frame["median_hull/nn"].iloc[1] == pytest.approx(0.6)
-    both = ex.summarize({("mnist", "pixel"): t}, {("mnist", "pixel"): _table([True] * 2, [0.0, 0.0])})
+    both = tb.summarize({("mnist", "pixel"): t}, {("mnist", "pixel"): _table([True] * 2, [0.0, 0.0])})
     assert both["queries"].tolist() == ["test", "held-out"] and both["outside"].tolist() == [0.75, 0.0]
 
 
 def test_ratio_frame_long_form():
-    frame = ex.ratio_frame({("mnist", "pixel"): _table([False] * 2, [0.5, 0.7]),
+    frame = tb.ratio_frame({("mnist", "pixel"): _table([False] * 2, [0.5, 0.7]),
                             ("fashion_mnist", "cnn/seed3"): _table([False] * 3, [0.1, 0.2, 0.3])},
                            {("mnist", "pixel"): _table([False], [0.4])})
     assert frame["space"].tolist() == ["pixel"] * 2 + ["cnn"] * 3 + ["pixel"]
@@ -283,17 +304,17 @@ def test_figures_of_the_queries():
     tables = {("mnist", "pixel"): _table([False] * 3, [0.5, 0.6, 0.7]),
               ("mnist", "mlp/seed0"): _table([False] * 3, [0.4] * 3)}
     held = {k: _table([False] * 3, [0.5, 0.5, 0.5]) for k in tables}
-    fig = ex.figure_hull_vs_nn(tables, held, ["mnist"], ["pixel", "mlp/seed0"])
+    fig = figs.figure_hull_vs_nn(tables, held, ["mnist"], ["pixel", "mlp/seed0"])
     assert len(fig.axes) == 2 and len(fig.axes[0].collections) == 2  # test dots, held-out crosses
-    ex.plt.close(fig)
-    fig = ex.figure_ratio_distributions(ex.ratio_frame(tables, held))
+    plt.close(fig)
+    fig = figs.figure_ratio_distributions(tb.ratio_frame(tables, held))
     assert len(fig.axes) == 1
-    ex.plt.close(fig)
+    plt.close(fig)
 
 
 def test_size_row_and_sweep_reuses_the_measured_table(monkeypatch):
     t = _table([True, False, False, False], [0.1, 0.2, 0.4, 0.9])
-    assert ex.size_row("mnist", 4, t) == pytest.approx(
+    assert sz.size_row("mnist", 4, t) == pytest.approx(
         {"dataset": "mnist", "n_train": 4, "outside": 0.75, "median_hull": 1.5, "median_nn": 2.5,
          "median_hull/nn": 0.3})
     loads = []
@@ -302,8 +323,8 @@ def test_size_row_and_sweep_reuses_the_measured_table(monkeypatch):
         loads.append((name, split, n, seed))
         return _images(SQUARE[:n]), torch.tensor([0, 1, 0, 1][:n])
 
-    monkeypatch.setattr(ex.data, "load", fake_load)
-    rows = ex.train_size_sweep({"mnist": _square_split()}, {("mnist", "pixel"): t}, [3, 4], tol=1e-9, device="cpu")
+    monkeypatch.setattr(data, "load", fake_load)
+    rows = sz.train_size_sweep({"mnist": _square_split()}, {("mnist", "pixel"): t}, [3, 4], tol=1e-9, device="cpu")
     assert loads == [("mnist", "train", 3, 0)]  # size 4 is the training set already measured
     assert rows[1]["outside"] == 0.75 and rows[1]["median_hull/nn"] == pytest.approx(0.3)
     # triangle (0,0), (1,0), (0,1): the centre (0.5, 0.5) is on its edge, (3, 0.5) nearest to the vertex (1, 0)
@@ -312,31 +333,31 @@ def test_size_row_and_sweep_reuses_the_measured_table(monkeypatch):
 
 
 def test_figure_train_size_draws_three_panels():
-    sizes = ex.pd.DataFrame([ex.size_row(name, n, _table([False, True], [0.5, 0.7]))
+    sizes = pd.DataFrame([sz.size_row(name, n, _table([False, True], [0.5, 0.7]))
                              for name in ["mnist", "fashion_mnist"] for n in [10, 20]])
-    fig = ex.figure_train_size(sizes, [10, 20], 2)
+    fig = figs.figure_train_size(sizes, [10, 20], 2)
     assert len(fig.axes) == 3 and len(fig.axes[1].lines) == 4
-    ex.plt.close(fig)
+    plt.close(fig)
 
 
 # --- C1 ----------------------------------------------------------------------------------------------
 
 def test_share_and_median_ratio():
-    est = ex.share([True, True, False, False], n_boot=500)
+    est = stats.share([True, True, False, False], n_boot=500)
     assert est.value == 0.5 and est.n == 4 and 0 <= est.low <= 0.5 <= est.high <= 1
-    assert ex.share(np.ones(10, dtype=bool), n_boot=200) == Estimate(1.0, 1.0, 1.0, 10, "bootstrap")
-    med = ex.median_ratio([0.2, 0.9, 0.4, np.nan, 0.6], n_boot=300)  # NaN ratios are dropped
+    assert stats.share(np.ones(10, dtype=bool), n_boot=200) == Estimate(1.0, 1.0, 1.0, 10, "bootstrap")
+    med = c1.median_ratio([0.2, 0.9, 0.4, np.nan, 0.6], n_boot=300)  # NaN ratios are dropped
     assert med.value == pytest.approx(0.5) and med.n == 4
     assert 0.2 <= med.low <= med.high <= 0.9
 
 
 def test_median_difference_by_hand():
-    est = ex.median_difference([0.5, 0.7, 0.9, np.nan], [0.1, 0.2, 0.3], n_boot=500)
+    est = c1.median_difference([0.5, 0.7, 0.9, np.nan], [0.1, 0.2, 0.3], n_boot=500)
     assert est.value == pytest.approx(0.5) and est.n == 3
     assert 0.2 <= est.low <= 0.5 <= est.high <= 0.8  # the extremes of the resampled medians
-    assert ex.median_difference([0.5] * 4, [0.5] * 4, n_boot=100) == Estimate(
+    assert c1.median_difference([0.5] * 4, [0.5] * 4, n_boot=100) == Estimate(
         0.0, 0.0, 0.0, 4, "bootstrap over queries (test and held-out resampled apart)")
-    assert np.isnan(ex.median_difference([], [0.1], n_boot=100).value)
+    assert np.isnan(c1.median_difference([], [0.1], n_boot=100).value)
 
 
 def _c1_tables():
@@ -355,32 +376,32 @@ def _c1_tables():
 
 def test_c1_strata_pixel_over_queries_features_over_models():
     tests, helds, _ = _c1_tables()
-    assert ex.per_model_effects(tests, helds, "mnist", "mlp") == pytest.approx([0.1, 0.3])
-    strata = ex.c1_strata(tests, helds, ["mnist"], ["mlp"], n_boot=300)
+    assert c1.per_model_effects(tests, helds, "mnist", "mlp") == pytest.approx([0.1, 0.3])
+    strata = c1.stratum_effects(tests, helds, ["mnist"], ["mlp"], n_boot=300)
     assert list(strata) == ["mnist/pixel", "mnist/mlp"]
     pixel, mlp = strata["mnist/pixel"], strata["mnist/mlp"]
     assert pixel.value == pytest.approx(0.2) and pixel.n == 3 and pixel.method.startswith("bootstrap over queries")
     half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.3], ddof=1) / np.sqrt(2)
     assert (mlp.value, mlp.low, mlp.high, mlp.n) == pytest.approx((0.2, 0.2 - half, 0.2 + half, 2))
     assert mlp.method == "t across seeds"
-    assert np.isnan(ex.stratum_effect(tests, helds, "mnist", "cnn", n_boot=100).value)  # no model: NaN
+    assert np.isnan(c1.stratum_effect(tests, helds, "mnist", "cnn", n_boot=100).value)  # no model: NaN
 
 
 def test_c1_pooled_is_the_mean_of_the_strata():
     tests, helds, _ = _c1_tables()
-    pooled = ex.c1_pooled(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # cnn has no model: left out
+    pooled = c1.pooled_effect(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # cnn has no model: left out
     assert pooled.value == pytest.approx(0.2) and pooled.n == 2
     assert pooled.low < 0.2 < pooled.high
-    assert pooled == ex.c1_pooled(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # seeded
+    assert pooled == c1.pooled_effect(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # seeded
     # two models give a t interval with one degree of freedom: wider than a bootstrap over the two
-    assert pooled.high - pooled.low > ex.c1_pooled(tests, helds, ["mnist"], [], n_boot=500).high - 0.2
+    assert pooled.high - pooled.low > c1.pooled_effect(tests, helds, ["mnist"], [], n_boot=500).high - 0.2
     del tests[("mnist", "mlp/seed1")]  # one model: no interval of its own, left out of the pooled one
-    assert ex.c1_pooled(tests, helds, ["mnist"], ["mlp"], n_boot=500).n == 1
+    assert c1.pooled_effect(tests, helds, ["mnist"], ["mlp"], n_boot=500).n == 1
 
 
 def test_c1_measurements_are_reported_per_stratum():
     tests, helds, rows = _c1_tables()
-    m = ex.c1_measurements(tests, helds, rows, ["mnist"], ["mlp"], n_boot=200)
+    m = c1.measurements(tests, helds, rows, ["mnist"], ["mlp"], n_boot=200)
     assert list(m) == [
         "outside_test_mnist_pixel", "median_hull_over_nn_test_mnist_pixel", "outside_heldout_mnist_pixel",
         "median_hull_over_nn_heldout_mnist_pixel", "median_hull_over_other_class_test_mnist_pixel",
@@ -406,16 +427,16 @@ def _gaussian_c1(scale, seed=0, n=200, q=300, d=20, models=3):
     maps = [("pixel", np.eye(d))] + [(f"mlp/seed{s}", rng.normal(size=(d, d)) / np.sqrt(d)) for s in range(models)]
     for space, a in maps:
         key = ("synthetic", space)
-        tests[key], helds[key] = ex.paired_tables(train_x @ a, y_tr, test_x @ a, y_q, held_x @ a, y_q,
+        tests[key], helds[key] = tb.paired_tables(train_x @ a, y_tr, test_x @ a, y_q, held_x @ a, y_q,
                                                   tol=1e-6, device="cpu")
     return tests, helds
 
 
 def _decide_c1(tests, helds, tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    strata = ex.c1_strata(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
-    pooled = ex.c1_pooled(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
-    return ex.record_c1(strata, pooled, {}, replicates=3, figures=[], parameters=DEFAULTS)
+    strata = c1.stratum_effects(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
+    pooled = c1.pooled_effect(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
+    return c1.record(strata, pooled, {}, replicates=3, figures=[], parameters=DEFAULTS)
 
 
 def test_c1_known_answer_test_drawn_like_training_is_not_supported(tmp_path, monkeypatch):
@@ -435,23 +456,27 @@ def test_c1_known_answer_too_few_queries_is_inconclusive(tmp_path, monkeypatch):
     assert claim.verdict == INCONCLUSIVE
 
 
-def test_record_c1_writes_the_rule_and_strata(tmp_path, monkeypatch):
+def test_c1_record_writes_the_rule_and_strata(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     strata = {"mnist/pixel": Estimate(0.1, 0.07, 0.13, 200, "bootstrap"),
               "mnist/mlp": Estimate(-0.01, -0.03, 0.01, 5, "t across seeds")}
     pooled = Estimate(0.045, 0.03, 0.06, 2, "stratified")
     m = {"outside_test_mnist_pixel": Estimate(1.0, 1.0, 1.0, 200, "bootstrap")}
-    claim = ex.record_c1(strata, pooled, m, replicates=5, figures=["figures/05_c1_effect.png"], parameters=DEFAULTS,
-                         notes="n")
+    claim = c1.record(strata, pooled, m, replicates=5, figures=["figures/05_c1_effect.png"], parameters=DEFAULTS,
+                      notes="n")
     assert claim.verdict == INCONCLUSIVE  # the pooled interval straddles the margin
     assert [row["verdict"] for row in claim.strata] == [SUPPORTED, NOT_SUPPORTED]
     stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
-    assert stored["primary"] == ex.C1_PRIMARY and stored["primary"] in stored["measurements"]
-    assert stored["margin"] == ex.C1_MARGIN and "held-out training samples" in stored["null"]
+    assert stored["primary"] == c1.PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == c1.MARGIN and "held-out training samples" in stored["null"]
     assert stored["replicates"] == 5 and stored["figures"] == ["05_c1_effect.png"]
     assert stored["rule_changes"] and "issue 13" in stored["rule_changes"][0]
-    assert stored["statement"] == ex.C1_STATEMENT and stored["notebook"] == "05_convex_hull"
+    assert stored["statement"] == c1.STATEMENT and stored["notebook"] == "05_convex_hull"
     assert "outside_test_mnist_pixel" in stored["measurements"]
+    c1.record(strata, pooled, m, replicates=5, parameters=DEFAULTS)  # by default, the figures of c1.FIGURES
+    stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
+    assert stored["figures"] == ["05_hull_vs_nn.png", "05_ratio_distributions.png", "05_train_size.png",
+                                 "05_c1_effect.png"]
 
 
 # --- C2 ----------------------------------------------------------------------------------------------
@@ -465,10 +490,10 @@ def test_width_sweep_order_and_epochs(monkeypatch):
         return SimpleNamespace(model=nn.Linear(w, 1), cache_hit=False, fitted=w > 4,
                                history={"epoch": [0, 1, 2]}, final={"train_acc": 1.0, "test_acc": 0.1})
 
-    monkeypatch.setattr(ex, "train", fake_train)
-    results, rows = ex.width_sweep("mnist", [4, 16], [0, 1], epochs_true=3, epochs_random=7, n_train=30,
+    monkeypatch.setattr(sw, "train", fake_train)
+    results, rows = sw.width_sweep("mnist", [4, 16], [0, 1], epochs_true=3, epochs_random=7, n_train=30,
                                    n_test=20, device="cpu")
-    assert seen == [(lab, s, w, e, 30, ex.zoo.TARGET_ACC) for lab, e in [("true", 3), ("random", 7)]
+    assert seen == [(lab, s, w, e, 30, zoo.TARGET_ACC) for lab, e in [("true", 3), ("random", 7)]
                     for s in [0, 1] for w in [4, 16]]
     assert list(results) == [(lab, s, w) for lab in ["true", "random"] for s in [0, 1] for w in [4, 16]]
     assert rows[1] == {"labels": "true", "seed": 0, "width": 16, "parameters": 17, "fitted": True, "epochs": 2,
@@ -479,14 +504,14 @@ def test_width_sweep_order_and_epochs(monkeypatch):
 def _threshold_split():
     x_train = _images([[0.0, 0.0], [1.0, 0.0], [0.2, 0.0], [0.9, 0.0]])
     x_test = _images([[0.7, 0.0], [0.1, 0.0], [0.6, 0.0], [0.3, 0.0], [0.8, 0.0]])
-    return ex.Split(x_train, torch.tensor([0, 1, 1, 1]), x_test, torch.tensor([1, 1, 0, 0, 1]), n_queries=4)
+    return tb.Split(x_train, torch.tensor([0, 1, 1, 1]), x_test, torch.tensor([1, 1, 0, 0, 1]), n_queries=4)
 
 
 def test_model_outcomes_with_a_known_boundary():
     split = _threshold_split()  # the model predicts train [0, 1, 0, 1], test [1, 0, 1, 0, 1]
     trained = np.array([0, 1, 1, 1])
     table = {"inside": np.array([False, True, False, False]), "nn_index": np.array([3, 0, 1, 2])}
-    out = ex.model_outcomes(_threshold_net(), trained, split, table)
+    out = sw.model_outcomes(_threshold_net(), trained, split, table)
     assert out["train_correct"].tolist() == [True, True, False, True]
     assert out["test_correct"].tolist() == [True, False, False, True, True]
     # outside queries 0, 2, 3 predict 1, 1, 0; their NNs' trained labels are 1, 1, 1; true labels 1, 0, 0
@@ -499,7 +524,7 @@ def test_sweep_agreement_rows_are_the_means():
     table = {"inside": np.array([False, True, False, False]), "nn_index": np.array([3, 0, 1, 2])}
     results = {("true", 0, 4): SimpleNamespace(model=_threshold_net(), train_labels=torch.tensor([0, 1, 1, 1])),
                ("random", 0, 4): SimpleNamespace(model=_threshold_net(), train_labels=torch.tensor([1, 0, 0, 0]))}
-    rows, per_sample = ex.sweep_agreement(results, split, table)
+    rows, per_sample = sw.sweep_agreement(results, split, table)
     assert list(per_sample) == list(results)
     assert rows[0] == pytest.approx({"labels": "true", "seed": 0, "width": 4,
                                      "agree_with_1nn_outside": 2 / 3, "correct_outside": 2 / 3})
@@ -511,21 +536,21 @@ def test_sweep_hull_reuses_c1_when_the_subsets_match(monkeypatch):
     split = _square_split()
     table = {"inside": np.array([True, False])}
     params = {**DEFAULTS, "sweep_n_train": 1000, "sweep_n_test": 1000}
-    assert ex.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, params) == (split, table)
-    monkeypatch.setattr(ex, "load_split", lambda *a, **kw: _square_split(held=False))
-    other, t = ex.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, {**params, "sweep_n_train": 300},
+    assert sw.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, params) == (split, table)
+    monkeypatch.setattr(sw, "load_split", lambda *a, **kw: _square_split(held=False))
+    other, t = sw.sweep_hull({"mnist": split}, {("mnist", "pixel"): table}, {**params, "sweep_n_train": 300},
                              device="cpu")
     assert other.x_held is None and t["inside"].tolist() == [True, False]
 
 
 def test_figure_width_sweep_draws_both_panels():
-    sweep = ex.pd.DataFrame([{"labels": lab, "width": w, "train_acc": 1.0, "test_acc": 0.5, "fitted": w > 4}
+    sweep = pd.DataFrame([{"labels": lab, "width": w, "train_acc": 1.0, "test_acc": 0.5, "fitted": w > 4}
                              for lab in ["true", "random"] for w in [4, 16]])
-    agreement = ex.pd.DataFrame([{"labels": lab, "width": w, "agree_with_1nn_outside": 0.3}
+    agreement = pd.DataFrame([{"labels": lab, "width": w, "agree_with_1nn_outside": 0.3}
                                  for lab in ["true", "random"] for w in [4, 16]])
-    fig = ex.figure_width_sweep(sweep, agreement, [4, 16], "mnist", 30)
+    fig = figs.figure_width_sweep(sweep, agreement, [4, 16], "mnist", 30)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 7  # 2 x (train, test, not fitted) + chance
-    ex.plt.close(fig)
+    plt.close(fig)
 
 
 def _rows(random_acc, widths=(16, 64), fitted=lambda w, s: True, true_acc=0.9):
@@ -541,48 +566,48 @@ def _rows(random_acc, widths=(16, 64), fitted=lambda w, s: True, true_acc=0.9):
 
 
 def test_chance_level():
-    assert ex.chance_level("mnist") == pytest.approx(0.1)
+    assert c2.chance_level("mnist") == pytest.approx(0.1)
 
 
 def test_c2_known_answer_random_labels_at_chance_are_supported(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    width, primary = ex.c2_primary(_rows([0.095, 0.1, 0.105, 0.1, 0.1]), 0.1)
+    width, primary = c2.widest_fitted(_rows([0.095, 0.1, 0.105, 0.1, 0.1]), 0.1)
     assert width == 64 and primary.value == pytest.approx(0.0) and primary.n == 5
-    claim = ex.record_c2(primary, {}, figures=["figures/05_width_sweep.png"], parameters=DEFAULTS)
+    claim = c2.record(primary, {}, parameters=DEFAULTS)  # by default, the figures of c2.FIGURES
     assert claim.verdict == SUPPORTED and [r["stratum"] for r in claim.strata] == ["mnist/mlp"]
     stored = json.loads((tmp_path / "results" / "claims" / "C2.json").read_text())
-    assert stored["primary"] == ex.C2_PRIMARY and stored["primary"] in stored["measurements"]
-    assert stored["margin"] == ex.C2_MARGIN and stored["null"] and stored["replicates"] == 5
+    assert stored["primary"] == c2.PRIMARY and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == c2.MARGIN and stored["null"] and stored["replicates"] == 5
     assert stored["rule_changes"] and stored["figures"] == ["05_width_sweep.png"]
 
 
 def test_c2_known_answer_a_net_that_generalized_is_not_supported(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    _, primary = ex.c2_primary(_rows([0.3, 0.32, 0.35]), 0.1)
-    assert ex.record_c2(primary, {}, figures=[], parameters=DEFAULTS).verdict == NOT_SUPPORTED
+    _, primary = c2.widest_fitted(_rows([0.3, 0.32, 0.35]), 0.1)
+    assert c2.record(primary, {}, figures=[], parameters=DEFAULTS).verdict == NOT_SUPPORTED
 
 
 def test_c2_known_answer_labelings_that_disagree_are_inconclusive(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    _, primary = ex.c2_primary(_rows([0.05, 0.3, 0.1]), 0.1)
-    assert ex.record_c2(primary, {}, figures=[], parameters=DEFAULTS).verdict == INCONCLUSIVE
+    _, primary = c2.widest_fitted(_rows([0.05, 0.3, 0.1]), 0.1)
+    assert c2.record(primary, {}, figures=[], parameters=DEFAULTS).verdict == INCONCLUSIVE
 
 
 def test_c2_primary_uses_the_widest_width_with_enough_fitted_labelings():
     rows = _rows([0.1, 0.1, 0.1, 0.1], fitted=lambda w, s: w == 16 or s == 0)  # width 64: only seed 0 fits
-    width, primary = ex.c2_primary(rows, 0.1)
+    width, primary = c2.widest_fitted(rows, 0.1)
     assert width == 16 and primary.n == 4
-    width, primary = ex.c2_primary(_rows([0.1, 0.1, 0.1], fitted=lambda w, s: s == 2), 0.1)
+    width, primary = c2.widest_fitted(_rows([0.1, 0.1, 0.1], fitted=lambda w, s: s == 2), 0.1)
     assert width is None and np.isnan(primary.value)  # nowhere three fitted labelings: inconclusive
     rows = _rows([0.1, 0.1, 0.1, 0.4], fitted=lambda w, s: s != 3)  # the misfit seed 3 is left out
-    assert ex.c2_primary(rows, 0.1) == (64, ex.stats.across_seeds([0.0, 0.0, 0.0]))
+    assert c2.widest_fitted(rows, 0.1) == (64, stats.across_seeds([0.0, 0.0, 0.0]))
 
 
 def test_c2_measurements_by_hand():
     rows = _rows([0.1, 0.12], widths=(64, 16), fitted=lambda w, s: w == 64)
     per_sample = {(lab, s, w): {"agree": np.array([1, 0], bool) if lab == "true" else np.array([s, 0], bool)}
                   for lab in ["true", "random"] for s in [0, 1] for w in [16, 64]}
-    m = ex.c2_measurements(rows, per_sample, np.array([True, True, False, True]), [64, 16], 64, n_boot=300)
+    m = c2.measurements(rows, per_sample, np.array([True, True, False, True]), [64, 16], 64, n_boot=300)
     assert list(m) == ["test_acc_true_w16", "fitted_true_w16", "test_acc_random_w16", "fitted_random_w16",
                        "test_acc_true_w64", "fitted_true_w64", "test_acc_random_w64", "fitted_random_w64",
                        "train_acc_random_widest_fitted", "test_acc_true_widest_minus_next",
@@ -596,21 +621,51 @@ def test_c2_measurements_by_hand():
     assert m["agree_1nn_outside_true_widest"].value == 0.5
     assert m["agree_1nn_outside_random_widest"].value == pytest.approx(0.25)
     assert m["share_outside_sweep_hull"].value == pytest.approx(0.75)
-    assert "train_acc_random_widest_fitted" not in ex.c2_measurements(rows, per_sample, np.ones(2, bool), [16, 64],
+    assert "train_acc_random_widest_fitted" not in c2.measurements(rows, per_sample, np.ones(2, bool), [16, 64],
                                                                       None, n_boot=100)
 
 
 def test_c2_notes_name_the_misfits():
     rows = _rows([0.1, 0.1, 0.1], fitted=lambda w, s: w == 64)
-    note = ex.c2_notes(DEFAULTS, rows, 64)
+    note = c2.notes(DEFAULTS, rows, 64)
     assert "more than the 784 input dimensions" in note and "decided at width 64" in note
     assert "random w16 seed0 (0.500)" in note
-    assert "inconclusive" in ex.c2_notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
-    assert "NOT more" in ex.c2_notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
+    assert "inconclusive" in c2.notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
+    assert "NOT more" in c2.notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
 
 
 def test_figure_c1_effect():
     strata = {"mnist/pixel": Estimate(0.0, -0.02, 0.02, 200, "b"), "mnist/mlp": Estimate(0.01, 0.0, 0.02, 5, "t")}
-    fig = ex.figure_c1_effect(strata, Estimate(0.005, -0.01, 0.02, 2, "s"), 0.05)
+    fig = figs.figure_c1_effect(strata, Estimate(0.005, -0.01, 0.02, 2, "s"), 0.05)
     assert len(fig.axes) == 1 and len(fig.axes[0].get_xticklabels()) == 3
-    ex.plt.close(fig)
+    plt.close(fig)
+
+
+# --- the package: its API and its results file ------------------------------------------------------------
+
+def test_the_api_is_what_the_notebook_calls():
+    script = (Path(__file__).resolve().parent.parent / "notebooks" / "05_convex_hull.py").read_text()
+    called = set(re.findall(r"\bex\.(\w+)", script))
+    assert called | {"NOTEBOOK"} == set(ex.__all__)
+    assert all(hasattr(ex, name) for name in ex.__all__)
+
+
+def test_write_results_takes_each_claim_from_its_ledger_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    pooled, m1 = Estimate(0.1, 0.05, 0.15, 2, "stratified"), {"outside_test_mnist_pixel": Estimate(1, 1, 1, 3, "b")}
+    claim1 = c1.record({"mnist/pixel": pooled}, pooled, m1, replicates=2, parameters=DEFAULTS)
+    primary, m2 = Estimate(0.0, -0.01, 0.01, 3, "t across seeds"), {"test_acc_true_w4": Estimate(0.9, 0.8, 1, 3, "t")}
+    claim2 = c2.record(primary, m2, parameters=DEFAULTS)
+    path = ex.write_results(pd.DataFrame([{"dataset": "mnist", "outside": 1.0}]), [{"seed": 0}], [{"n_train": 4}],
+                            [{"width": 4}], [{"width": 4, "agree_with_1nn_outside": 0.5}], claim1, claim2, 64,
+                            seconds=1.5, parameters=DEFAULTS)
+    stored = json.loads(path.read_text())
+    assert path.name == "05_convex_hull.json" and stored["parameters"] == DEFAULTS
+    results = stored["results"]
+    assert results["c1_summary"] == [{"dataset": "mnist", "outside": 1.0}] and results["seconds"] == 1.5
+    assert results["models"] == [{"seed": 0}] and results["train_size_sweep"] == [{"n_train": 4}]
+    assert results["width_sweep"] == [{"width": 4}] and results["width_agreement"][0]["agree_with_1nn_outside"] == 0.5
+    assert results["c1"] == {"verdict": claim1.verdict, "strata": claim1.strata, "pooled": pooled.as_dict(),
+                             "measurements": {k: e.as_dict() for k, e in m1.items()}}
+    assert results["c2"] == {"verdict": claim2.verdict, "width": 64, "primary": primary.as_dict(),
+                             "measurements": {k: e.as_dict() for k, e in m2.items()}}
