@@ -23,7 +23,7 @@
 # (the 1-NN rule). The plane falls into the training points' *Voronoi cells*, and the boundary
 # between two classes is made of pieces of perpendicular bisectors: every point on it is exactly
 # halfway between a training point of one class and one of the other. *Meet You Halfway*, as we
-# read it (`../shared/PAPERS.md`), says that a trained network draws its boundary there too (H1),
+# read it ([docs/papers.md](../docs/papers.md)), says that a trained network draws its boundary there too (H1),
 # and labels unseen inputs as that partition does (H2).
 #
 # **What we draw.** A few dozen points in clusters, a small MLP of the zoo (`models.mlp`) trained

@@ -14,11 +14,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from halfway_utils import data, models  # noqa: E402
-from halfway_utils.experiments.boundaries import MorphPath, NearestNeighbor  # noqa: E402
-from halfway_utils.experiments.convex_hull import Split  # noqa: E402
-from halfway_utils.experiments.generalization import DataSet  # noqa: E402
-from halfway_utils.experiments.som_codes import FittedModel  # noqa: E402
-from halfway_utils.experiments.transfer import Zoo  # noqa: E402
+from halfway_utils.experiments.boundaries.morph import MorphPath  # noqa: E402
+from halfway_utils.experiments.convex_hull.tables import Split  # noqa: E402
+from halfway_utils.experiments.generalization.agreement import DataSet  # noqa: E402
+from halfway_utils.experiments.som_codes.zoo_codes import FittedModel  # noqa: E402
+from halfway_utils.experiments.transfer.bundles import Bundle  # noqa: E402
 from halfway_utils.infra import params  # noqa: E402
 from halfway_utils.methods import neighbors  # noqa: E402
 from halfway_utils.teaching import explorers, plane  # noqa: E402
@@ -105,7 +105,7 @@ def test_every_1nn_flip_lies_on_a_bisector_of_two_points_of_different_classes():
 def test_the_two_1nn_rules_give_the_same_partition():
     pl = plane.points(25, 3, spread=0.5, seed=5)
     grid, _ = plane.square(pl, 40)
-    rule = NearestNeighbor(pl.inputs, pl.y, pl.n_classes)
+    rule = neighbors.NearestNeighbor(pl.inputs, pl.y, pl.n_classes)
     with torch.no_grad():
         by_logits = rule(grid.reshape(-1, 1, 1, 2)).argmax(1)
     assert torch.equal(by_logits, neighbors.nearest_labels(pl.x, pl.y, grid))
@@ -261,10 +261,10 @@ def test_shared_error_figure_at_both_ends():
         assert _is_figure(fig) and "1 of 3 make" in fig.axes[2].get_title()
 
 
-def _zoo() -> Zoo:
+def _zoo() -> Bundle:
     torch.manual_seed(0)
     nets = {f"mlp/s{s}": models.mlp(width=8).eval() for s in range(3)}
-    return Zoo("mnist", nets, _images(4), torch.tensor([1, 2, 3, 4]), _images(10, 2), torch.arange(10), {})
+    return Bundle("mnist", nets, _images(4), torch.tensor([1, 2, 3, 4]), _images(10, 2), torch.arange(10), {})
 
 
 def test_adversarial_predictions_stay_in_budget_and_eps_zero_changes_nothing():

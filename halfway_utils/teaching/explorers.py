@@ -5,7 +5,7 @@ and returns a matplotlib Figure; :func:`explorer` shows it under ipywidgets cont
 notebook and draws it once, at the default value, under papermill, CI or a pipe (where widgets
 cannot run), so a notebook's explorer cell is one call and holds no ``def``::
 
-    explorers.explorer(explorers.epsilon_figure, zoos["mnist"], 10, eps=(0.0, 0.3, 0.01, 0.1))
+    explorers.explorer(explorers.epsilon_figure, bundles["mnist"], 10, eps=(0.0, 0.3, 0.01, 0.1))
 
 A control is a tuple ``(low, high, step)`` or ``(low, high, step, value)`` (a slider; integers
 give an integer slider), or a list of options or ``choice(options, value)`` (a dropdown, or a
@@ -36,14 +36,15 @@ import torch
 from matplotlib.colors import ListedColormap
 
 from .. import data
-from ..experiments.boundaries import MorphPath
-from ..experiments.convex_hull import Split
-from ..experiments.generalization import DataSet
-from ..experiments.som_codes import N_CLASSES, FittedModel, code_metrics, occupancy
-from ..experiments.transfer import Zoo
+from ..experiments.boundaries.morph import MorphPath
+from ..experiments.convex_hull.tables import Split
+from ..experiments.generalization.agreement import DataSet
+from ..experiments.som_codes.zoo_codes import N_CLASSES, FittedModel
+from ..experiments.transfer.bundles import Bundle
 from ..infra import device
 from ..infra.plotting import PALETTE
 from ..methods import attacks, hull, neighbors
+from ..methods.codes import code_metrics, occupancy
 
 
 @dataclass(frozen=True)
@@ -221,32 +222,32 @@ def shared_error_figure(data_sets: Mapping[str, DataSet], per_sample: pd.DataFra
 
 # --- 03: an adversarial image at eps --------------------------------------------------------------------
 
-def adversarial_predictions(zoo: Zoo, eps: float, source: str, index: int, steps: int = 10
+def adversarial_predictions(bundle: Bundle, eps: float, source: str, index: int, steps: int = 10
                             ) -> tuple[torch.Tensor, pd.DataFrame]:
     """PGD (L∞, ``steps`` steps, seed 0) at ``eps`` on test input ``index`` from the ``source`` model, and
     every model's class and softmax on the result (``fooled``: not the true label)."""
-    x, y = zoo.x[index:index + 1], zoo.y[index:index + 1]
-    x_adv = attacks.pgd(zoo.models[source], x, y, float(eps), steps=steps, seed=0)
+    x, y = bundle.x[index:index + 1], bundle.y[index:index + 1]
+    x_adv = attacks.pgd(bundle.models[source], x, y, float(eps), steps=steps, seed=0)
     rows = []
     with torch.no_grad():
-        for name, model in zoo.models.items():
+        for name, model in bundle.models.items():
             p = torch.softmax(model(x_adv.to(next(model.parameters()).device)), 1)[0].cpu()
             rows.append({"model": name, "pred": int(p.argmax()), "softmax": float(p.max()),
                          "fooled": int(p.argmax()) != int(y[0])})
     return x_adv, pd.DataFrame(rows)
 
 
-def epsilon_figure(zoo: Zoo, steps: int = 10, eps: float = 0.1, source: str | None = None, index: int = 0
+def epsilon_figure(bundle: Bundle, steps: int = 10, eps: float = 0.1, source: str | None = None, index: int = 0
                    ) -> plt.Figure:
-    """Test input ``index``, its PGD image (``steps`` steps) at ``eps`` from ``source`` (default: the zoo's
+    """Test input ``index``, its PGD image (``steps`` steps) at ``eps`` from ``source`` (default: the bundle's
     first model) and every model's prediction on it: white-box for the source, transfer for the others."""
-    source = next(iter(zoo.models)) if source is None else source
-    index = int(np.clip(index, 0, len(zoo.x) - 1))
-    x_adv, preds = adversarial_predictions(zoo, eps, source, index, steps)
-    classes = data.info(zoo.name).classes
+    source = next(iter(bundle.models)) if source is None else source
+    index = int(np.clip(index, 0, len(bundle.x) - 1))
+    x_adv, preds = adversarial_predictions(bundle, eps, source, index, steps)
+    classes = data.info(bundle.name).classes
     fig, axes = plt.subplots(1, 3, figsize=(11, 0.9 + 0.24 * max(len(preds), 8)),
                              gridspec_kw={"width_ratios": [1, 1, 2.2]})
-    for ax, img, title in ((axes[0], zoo.x[index], f"clean: {classes[int(zoo.y[index])]}"),
+    for ax, img, title in ((axes[0], bundle.x[index], f"clean: {classes[int(bundle.y[index])]}"),
                            (axes[1], x_adv[0], f"PGD ε = {float(eps):.2f} from {source}")):
         show_image(ax, img, title)
     axes[2].barh(range(len(preds)), preds["softmax"], color=np.where(preds["fooled"], "C3", "C2"))

@@ -11,8 +11,8 @@ through the functions the real notebooks measure with, so that what it shows is 
 - the flips on segments between training points of different classes are found by
   :func:`halfway_utils.methods.segments.scan_model_pairs` (the batched
   :func:`~halfway_utils.methods.boundary.scan_paths`) and scored with notebook 01's flip zone
-  (:func:`~halfway_utils.experiments.boundaries.flip_zone`), beside the same network untrained and
-  the 1-NN rule as a model (:class:`~halfway_utils.experiments.boundaries.NearestNeighbor`).
+  (:func:`~halfway_utils.experiments.boundaries.pairs.flip_zone`), beside the same network untrained and
+  the 1-NN rule as a model (:class:`~halfway_utils.methods.neighbors.NearestNeighbor`).
 
 Training is a small full-batch loop here, not :func:`halfway_utils.train.train`: that one takes a
 data set of :mod:`halfway_utils.data` by name and caches the weights on disk, while these points
@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from .. import models
 from ..experiments import common
-from ..experiments.boundaries import NO_FLIP_ZONE, UNIFORM_ZONE, NearestNeighbor, flip_zone
+from ..experiments.boundaries.pairs import NO_FLIP_ZONE, UNIFORM_ZONE, flip_zone
 from ..infra import params as p
 from ..infra.device import pick_device, seed_everything
 from ..infra.plotting import PALETTE
@@ -238,7 +238,7 @@ def flips(plane: Plane, fitted: Fit, *, n_segments: int = 60, seed: int = 0, gri
     """
     ia, ib = segments.sample_pairs(plane.y, n=n_segments, kind="different", seed=seed)
     rules = {"trained": (fitted.model, NO_FLIP_ZONE), "untrained": (fitted.untrained, UNIFORM_ZONE),
-             "1-NN": (NearestNeighbor(plane.inputs, plane.y, plane.n_classes), NO_FLIP_ZONE)}
+             "1-NN": (neighbors.NearestNeighbor(plane.inputs, plane.y, plane.n_classes), NO_FLIP_ZONE)}
     frames = []
     for name, (model, no_flip) in rules.items():
         scan = segments.scan_model_pairs(model, plane.inputs, plane.inputs, ia, ib, grid=grid)
