@@ -1,7 +1,6 @@
 """Where a run writes: the profile's record only with the profile's own parameters, else a folder of its own."""
 import json
 import subprocess
-import sys
 
 import nbformat
 import pytest

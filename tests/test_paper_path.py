@@ -51,5 +51,6 @@ def test_every_notebook_runs_through_the_paper_profile_at_tiny_sizes(tmp_path, m
     assert "plan on" in out and "zoo models" in out  # the plan came first
     ledger = {p.stem: json.loads(p.read_text()) for p in (run / "results" / "claims").glob("*.json")}
     assert set(ledger) == set(CLAIMS) and {c["profile"] for c in ledger.values()} == {"paper"}
-    assert all(c["variant"]["differs"]["n_train"]["run"] == 300 for c in ledger.values() if "n_train" in c["parameters"])
+    assert all(c["variant"]["differs"]["n_train"]["run"] == 300
+               for c in ledger.values() if "n_train" in c["parameters"])
     assert (run / "figures" / "claims.md").exists() and not (tmp_path / "out" / "results").exists()

@@ -342,10 +342,10 @@ def check_crawl(seen: dict[str, dict], start: str, pages: int) -> None:
 def test_the_site_works_in_chromium_from_a_file_url(built, browser, tmp_path):
     shot = Path(os.environ.get("HALFWAY_SITE_SCREENSHOT", tmp_path / "index.png"))
     seen = crawl(browser, built.as_uri(), screenshot=shot)
-    check_crawl(seen, built.as_uri(), pages=2 + len(EXECUTED))
+    check_crawl(seen, built.as_uri(), pages=3 + len(EXECUTED))
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
 
 
 def test_the_site_works_in_chromium_from_a_sub_path(served, browser):
     seen = crawl(browser, served)
-    check_crawl(seen, served, pages=2 + len(EXECUTED))
+    check_crawl(seen, served, pages=3 + len(EXECUTED))

@@ -122,7 +122,7 @@ def sweep_temporaries(folder: Path, *, own: bool = False) -> list[Path]:
             if name.startswith(".") and BUILDING in name and pid.isdigit() and gone(int(pid)):
                 shutil.rmtree(Path(here) / name, ignore_errors=True)
                 removed.append(Path(here) / name)
-        dirs[:] = [d for d in dirs if d not in _SKIP and not (Path(here) / d) in removed]
+        dirs[:] = [d for d in dirs if d not in _SKIP and (Path(here) / d) not in removed]
         for name in files:
             match = _TEMP.match(name)
             if match and gone(int(match.group(1))):
