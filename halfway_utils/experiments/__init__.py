@@ -1,1 +1,1 @@
-"""One module per notebook: its measurements, its claims and their rules."""
+"""One package per notebook (a room), one module per claim in it: its measurement, rule and ledger entry."""
