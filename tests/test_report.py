@@ -1,4 +1,6 @@
 """The claims report: missing claims show as missing; the README block is rewritten in place."""
+import json
+
 from halfway_utils.evidence import claims, report
 from halfway_utils.evidence.claims import Condition
 from halfway_utils.evidence.stats import Estimate
@@ -76,3 +78,26 @@ def test_the_overview_has_a_row_per_stratum_and_pooled_and_draws(tmp_path, monke
     assert (rows[rows["id"] == "H1"]["verdict"] == report.MISSING).all()
     fig = report.overview_figure(table)
     assert len(fig.axes) == len(claims.CLAIMS)
+
+
+def test_the_report_flags_a_verdict_decided_by_an_older_rule(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = claims.Rule("effect", ">", 0.05, null="n")
+    est = Estimate(0.2, 0.1, 0.3, 10, "b")
+    entry = claims.record_rule("H3", rule, statement="s", pooled=est, strata={"mnist/mlp": est}, replicates=10,
+                               figures=[], notebook="03_transfer", parameters={"profile": "quick"})
+    assert entry.rule_hash == rule.fingerprint() and claims.load_all()["H3"].rule_hash == rule.fingerprint()
+    old = entry.as_dict()
+    del old["rule_hash"]  # a ledger entry written before rules were hashed still loads
+    (claims.ledger_dir() / "H4.json").write_text(json.dumps({**old, "id": "H4"}))
+    table = report.claims_table()
+    newer = claims.Rule("effect", ">", 0.1, null="n").fingerprint()
+    same = report.full_markdown(table, current_rules={"H3": rule.fingerprint(), "H4": rule.fingerprint(), "H1": newer})
+    lines = [line for line in same.splitlines() if "Decided by an older rule" in line]
+    assert lines == [f"- **Decided by an older rule:** this verdict was recorded under rule (none recorded); "
+                     f"the rule is now `{rule.fingerprint()}` (see its changes); rerun the notebook."]
+    assert "older rule" not in same.split("## H3")[1].split("## H4")[0]  # H3's hash matches; H1 is missing
+    moved = report.full_markdown(table, current_rules={"H3": newer})
+    h3 = moved.split("## H3")[1].split("## H4")[0]
+    assert (f"- **Decided by an older rule:** this verdict was recorded under rule `{rule.fingerprint()}`; "
+            f"the rule is now `{newer}` (see its changes); rerun the notebook.") in h3

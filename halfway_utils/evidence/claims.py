@@ -12,6 +12,7 @@ Entries are written to ``results/claims/<id>.json``; ``load_all`` reads them bac
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -109,6 +110,7 @@ class Claim:
     replicates: int = 0
     rule_changes: list[str] = field(default_factory=list)
     variant: dict[str, Any] = field(default_factory=dict)  # parameters that differ from the profile's, if any
+    rule_hash: str = ""  # Rule.fingerprint() of the rule that decided it ("" before rules were hashed)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -141,6 +143,8 @@ class Rule:
     is compared with (one sentence), the direction and margin it must clear on its whole
     95% interval, and the strata it is decided in before pooling. ``changes`` lists every
     change made after results were seen: what changed and why (the report shows them).
+    :meth:`fingerprint` hashes what decides a verdict; ``rules.lock.json`` holds each claim's
+    (``python -m halfway_utils.evidence.rules --write``), so a changed rule is seen.
     """
 
     primary: str
@@ -152,6 +156,17 @@ class Rule:
 
     def __post_init__(self) -> None:
         Condition(self.primary, self.op, self.margin)  # validates op
+
+    def decision_content(self) -> dict[str, Any]:
+        """What decides a verdict: primary, op, margin, null and strata (not ``changes``, which documents the
+        rule; the Rule has no interval-method field, the interval comes from the notebook's estimate)."""
+        return {"primary": self.primary, "op": self.op, "margin": float(self.margin), "null": self.null,
+                "strata": list(self.strata)}
+
+    def fingerprint(self) -> str:
+        """16 hex digits of sha256 over :meth:`decision_content` as key-sorted JSON, the same in every run."""
+        text = json.dumps(self.decision_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def condition(self) -> Condition:
@@ -195,7 +210,8 @@ def record_rule(claim_id: str, rule: Rule, *, statement: str, pooled: Estimate,
         parameters=to_jsonable(dict(parameters)), profile=str(parameters.get("profile", "quick")),
         notes=notes, provenance=provenance(), recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         primary=rule.primary, null=rule.null, margin=rule.margin, strata=to_jsonable(rows),
-        replicates=int(replicates), rule_changes=list(rule.changes), variant=outputs.describe() or {})
+        replicates=int(replicates), rule_changes=list(rule.changes), variant=outputs.describe() or {},
+        rule_hash=rule.fingerprint())
     write_json(claim.as_dict(), ledger_dir() / f"{claim_id}.json")
     return claim
 
