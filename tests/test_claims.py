@@ -157,3 +157,12 @@ def test_a_rule_is_decided_per_stratum_and_pooled(tmp_path, monkeypatch):
     assert claims.load_all()["H1"].strata == stored["strata"]
     with pytest.raises(ValueError, match="op must be"):
         claims.Rule("effect", ">=", 0.1, null="n")
+
+
+def test_a_summary_prints_infinite_and_missing_values_as_stored_in_json():
+    """A ratio over a zero null is infinite; the ledger stores it as "inf" and the summary still prints."""
+    from halfway_utils.evidence.claims import _interval
+
+    assert _interval({"value": "inf", "low": 1.0, "high": "inf"}) == "inf [1, inf]"
+    assert _interval({"value": "-inf", "low": None, "high": None}) == "-inf"
+    assert _interval({"value": None}) == "nan"

@@ -129,6 +129,8 @@ class Claim:
 def _interval(m: Mapping[str, Any]) -> str:
     """``value [low, high]`` of a stored measurement (no interval when it has none)."""
     def fmt(v: Any) -> str:
+        if isinstance(v, str):  # JSON keeps infinities as "inf" / "-inf" (store.to_jsonable)
+            v = float(v)
         return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
     if m.get("low") is None or fmt(m.get("low")) == "nan":
         return fmt(m.get("value"))
