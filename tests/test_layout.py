@@ -68,3 +68,16 @@ def test_the_citation_names_the_three_papers_it_tests():
     for arxiv in ("2206.04463", "2205.10952", "2203.10366"):
         assert arxiv in ids
     assert cff["license"] == "MIT" and "MIT License" in (REPO_ROOT / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("number,room", [("01", "boundaries"), ("02", "generalization"), ("03", "transfer"),
+                                         ("04", "som_codes"), ("05", "convex_hull")])
+def test_a_room_s_api_is_exactly_what_its_notebook_calls(number, room):
+    script = next((REPO_ROOT / "notebooks").glob(f"{number}_*.py")).read_text()
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    found = re.search(rf"from halfway_utils\.experiments import {room}(?: as (\w+))?", code)
+    assert found, f"notebook {number} does not import its room {room}"
+    used = set(re.findall(rf"\b{found.group(1) or room}\.(\w+)", code))
+    exported = set(importlib.import_module(f"halfway_utils.experiments.{room}").__all__)
+    assert used <= exported, f"{room}: the notebook reaches past the API: {sorted(used - exported)}"
+    assert exported - used <= {"NOTEBOOK", "PARAMETERS"}, f"{room} exports what no cell calls: {exported - used}"
