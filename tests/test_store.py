@@ -71,3 +71,37 @@ def test_load_or_build_builds_once_then_hits_and_rebuilds_a_corrupt_entry(tmp_pa
     path.write_bytes(path.read_bytes()[:20])
     assert store.load_or_build(path, build) == ({"v": 2}, False)
     assert len(built) == 2
+
+
+def test_the_code_state_ignores_what_runs_write_and_sees_any_other_edit(tmp_path, monkeypatch):
+    """A record run writes results/, figures/, runs/ and the README: that must not mark its own tree edited."""
+    import subprocess
+
+    from halfway_utils.infra import store
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("readme\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.png").write_bytes(b"png")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(store, "REPO_ROOT", tmp_path)
+    assert store.code_state()["git_dirty"] is False
+    (tmp_path / "results" / "claims").mkdir(parents=True)
+    (tmp_path / "results" / "claims" / "H1.json").write_text("{}")
+    (tmp_path / "runs" / "full" / "results").mkdir(parents=True)
+    (tmp_path / "runs" / "full" / "results" / "x.json").write_text("{}")
+    (tmp_path / "figures" / "a.png").write_bytes(b"new png")
+    (tmp_path / "README.md").write_text("new table\n")
+    assert store.code_state() == {**store.code_state(), "git_dirty": False, "git_diff_sha256": None}
+    (tmp_path / "code.py").write_text("x = 2\n")
+    edited = store.code_state()
+    assert edited["git_dirty"] is True and len(edited["git_diff_sha256"]) == 16
+    (tmp_path / "new_module.py").write_text("y = 1\n")
+    assert store.code_state()["git_diff_sha256"] != edited["git_diff_sha256"]  # an untracked file counts too

@@ -219,18 +219,25 @@ def _git(*args: str) -> str | None:
     return out.stdout.decode(errors="replace") if out.returncode == 0 else None
 
 
+# What a run writes into the checkout (its record and the README's verdict block): not code, so a run's
+# own outputs do not make the tree it ran on count as edited.
+OUTPUTS = tuple(f":(exclude){p}" for p in ("results", "figures", "runs", "site", "README.md"))
+
+
 def code_state() -> dict[str, Any]:
     """The code a result came from: the commit, whether the tree differed from it, and a hash of the difference.
 
-    ``git_dirty`` counts edits to tracked files and untracked files git does not ignore;
+    ``git_dirty`` counts edits to tracked files and untracked files git does not ignore, outside what
+    runs write (``results/``, ``figures/``, ``runs/``, ``site/`` and the README, :data:`OUTPUTS`);
     ``git_diff_sha256`` hashes ``git diff HEAD`` plus the untracked files' names and contents
     (16 hex digits; None when clean), so two edited trees can be told apart.
     """
     commit = _git("rev-parse", "--short", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
-    diff = _git("diff", "HEAD", "--binary") or ""
-    untracked = [n for n in (_git("ls-files", "--others", "--exclude-standard", "-z") or "").split("\0") if n]
+    diff = _git("diff", "HEAD", "--binary", "--", ".", *OUTPUTS) or ""
+    untracked = [n for n in (_git("ls-files", "--others", "--exclude-standard", "-z", "--", ".", *OUTPUTS)
+                             or "").split("\0") if n]
     digest = hashlib.sha256(diff.encode())
     for name in sorted(untracked):
         digest.update(name.encode())
