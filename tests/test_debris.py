@@ -1,8 +1,8 @@
 """Nothing left behind: an interrupted site build, notebook run, training or write leaves no temp file or folder.
 
-Each case starts a real child process, waits until the child says (on a file or its stdout) that it
-is inside the step, interrupts it with Ctrl-C (SIGINT) or SIGTERM, and looks for debris. A process
-killed outright (SIGKILL) cannot clean up: the next run sweeps what it left.
+Each case starts a real child process, waits until the child says (on a file) that it is inside the
+step, where it blocks until a signal arrives, interrupts it with Ctrl-C (SIGINT) or SIGTERM, and looks
+for debris. A process killed outright (SIGKILL) cannot clean up: the next run sweeps what it left.
 """
 import os
 import signal
@@ -45,12 +45,12 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
 def test_an_interrupted_site_build_leaves_no_folder(tmp_path, sig):
     out = tmp_path / "out"
     proc = _child(f"""
-        import time
+        import signal
         from pathlib import Path
         from halfway_utils.infra import site
         def slow(root, tmp, figures):
             Path({str(tmp_path / 'ready')!r}).write_text(str(tmp))
-            time.sleep(120)
+            signal.pause()  # inside the build until the test's signal arrives
         site._write_notebooks = slow
         site.build(Path({str(out)!r}))
     """, tmp_path)
@@ -86,12 +86,12 @@ def test_a_killed_site_build_is_swept_by_the_next_build(tmp_path, monkeypatch):
 def test_an_interrupted_atomic_write_leaves_no_temp_file(tmp_path, sig):
     target = tmp_path / "out" / "results" / "x.json"
     proc = _child(f"""
-        import os, time
+        import os, signal
         from pathlib import Path
         from halfway_utils.infra import store
         def slow(fd):
             Path({str(tmp_path / 'ready')!r}).write_text("in the write")
-            time.sleep(120)
+            signal.pause()  # inside the write until the test's signal arrives
         os.fsync = slow
         store.atomic_write(Path({str(target)!r}), b"x" * 1000000)
     """, tmp_path)
@@ -122,13 +122,13 @@ def test_an_interrupted_notebook_run_leaves_no_temp_file(tmp_path, sig):
     folder, out = tmp_path / "nb", tmp_path / "out"
     folder.mkdir()
     body = textwrap.dedent(f"""
-        import os, time
+        import os, signal
         from pathlib import Path
         from halfway_utils.infra import paths
         results = paths.results_dir()
         (results / f".x.json.{{os.getpid()}}.abcd.tmp").write_text("partial")
         Path({str(tmp_path / 'ready')!r}).write_text("in the cell")
-        time.sleep(300)
+        signal.pause()  # inside the cell until the run is interrupted
     """)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = 'quick'"),
                                          nbformat.v4.new_code_cell(body)])
