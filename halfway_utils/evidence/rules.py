@@ -16,13 +16,13 @@ import datetime
 import importlib
 import json
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..infra.paths import REPO_ROOT
+from ..infra.store import git
 from .claims import CLAIMS, Rule
 
 REGISTRY = Path(__file__).with_name("rules.lock.json")
@@ -144,14 +144,6 @@ def problems(rules: Mapping[str, Rule], registry: Mapping[str, Mapping[str, Any]
     return out
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.decode(errors="replace") if out.returncode == 0 else None
-
-
 def previous_registry(path: Path = REGISTRY, root: Path = REPO_ROOT) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """The last committed registry that differs from the file at ``path``, and where it came from.
 
@@ -160,20 +152,20 @@ def previous_registry(path: Path = REGISTRY, root: Path = REPO_ROOT) -> tuple[di
     the reason when git, the file's history or that version is unavailable (e.g. a shallow clone).
     ``root`` is the git checkout the file lies in.
     """
-    if _git(root, "rev-parse", "--git-dir") is None:
+    if git("rev-parse", "--git-dir", root=root) is None:
         return None, "git is not available or this is not a git checkout"
     try:
         rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return None, f"{path} is not inside the repository"
     current = load(path)
-    head = _git(root, "show", f"HEAD:{rel}")
+    head = git("show", f"HEAD:{rel}", root=root)
     if head is None:
         return None, f"{rel} is not committed at HEAD yet"
     if json.loads(head) != current:
         return json.loads(head), "HEAD"
-    last = (_git(root, "log", "-n", "1", "--format=%H", "--", rel) or "").strip()
-    before = _git(root, "show", f"{last}^:{rel}") if last else None
+    last = (git("log", "-n", "1", "--format=%H", "--", rel, root=root) or "").strip()
+    before = git("show", f"{last}^:{rel}", root=root) if last else None
     if before is None:
         return None, f"no committed version of {rel} before {last[:10] or 'HEAD'} (first version, or a shallow clone)"
     return json.loads(before), f"{last[:10]}^"

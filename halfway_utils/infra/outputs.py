@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 from .paths import REPO_ROOT, output_root
+from .store import git, write_json
 
 RUN_ROOT = "HALFWAY_RUN_ROOT"  # set by the runner for its kernels: the run is already routed
 NEUTRAL = frozenset({"torch_threads", "show_figures"})  # how to run, not what is measured
@@ -34,13 +34,11 @@ def committed_text(path: Path) -> str | None:
     """The file as committed at HEAD, or as on disk where there is no git history for it."""
     path = Path(path)
     try:
-        rel = path.resolve().relative_to(REPO_ROOT)
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "show", f"HEAD:{rel.as_posix()}"],
-                             capture_output=True, text=True, timeout=10)
-        if out.returncode == 0:
-            return out.stdout
-    except (ValueError, OSError, subprocess.SubprocessError):
-        pass
+        committed = git("show", f"HEAD:{path.resolve().relative_to(REPO_ROOT).as_posix()}")
+    except ValueError:  # outside the repository
+        committed = None
+    if committed is not None:
+        return committed
     return path.read_text() if path.exists() else None
 
 
@@ -132,8 +130,6 @@ def describe(root: Path | None = None) -> dict[str, Any] | None:
 def write_variant(root: Path, profile: str, differs: Mapping[str, Mapping[str, Any]], notebook: str | None = None
                   ) -> None:
     """Record in ``root/results/variant.json`` which parameters differ from the profile (merged per notebook)."""
-    from .store import write_json
-
     current = describe(root) or {"profile": profile, "differs": {}, "notebooks": {}}
     current["differs"].update({k: dict(v) for k, v in differs.items()})
     if notebook:

@@ -211,9 +211,11 @@ def write_json(data: Any, path: Path) -> Path:
     return atomic_write(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
-def _git(*args: str) -> str | None:
+def git(*args: str, root: Path | None = None) -> str | None:
+    """``git -C root ARGS``'s output (root: the repository), or None when git is missing, times out or fails."""
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, timeout=10)
+        out = subprocess.run(["git", "-C", str(REPO_ROOT if root is None else root), *args], capture_output=True,
+                             timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.decode(errors="replace") if out.returncode == 0 else None
@@ -232,11 +234,11 @@ def code_state() -> dict[str, Any]:
     ``git_diff_sha256`` hashes ``git diff HEAD`` plus the untracked files' names and contents
     (16 hex digits; None when clean), so two edited trees can be told apart.
     """
-    commit = _git("rev-parse", "--short", "HEAD")
+    commit = git("rev-parse", "--short", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
-    diff = _git("diff", "HEAD", "--binary", "--", ".", *OUTPUTS) or ""
-    untracked = [n for n in (_git("ls-files", "--others", "--exclude-standard", "-z", "--", ".", *OUTPUTS)
+    diff = git("diff", "HEAD", "--binary", "--", ".", *OUTPUTS) or ""
+    untracked = [n for n in (git("ls-files", "--others", "--exclude-standard", "-z", "--", ".", *OUTPUTS)
                              or "").split("\0") if n]
     digest = hashlib.sha256(diff.encode())
     for name in sorted(untracked):
