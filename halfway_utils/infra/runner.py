@@ -301,8 +301,10 @@ def run_differences(plan: dict[Path, dict[str, Any]]) -> dict[str, dict[str, Any
 
 def sweep_debris(root: Path, *, own: bool = False) -> None:
     """Remove what interrupted writers left: temp files of dead processes, half-built sites."""
-    for folder in {root, REPO_ROOT, cache_root()}:
-        store.sweep_temporaries(folder, own=own)
+    folders = {Path(f).resolve() for f in (root, REPO_ROOT, cache_root())}
+    for folder in folders:
+        if not any(other in folder.parents for other in folders):  # a folder inside another is walked with it
+            store.sweep_temporaries(folder, own=own)
 
 
 @contextmanager

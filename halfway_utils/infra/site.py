@@ -350,10 +350,7 @@ def _build(output_root: Path | None, site_dir: Path | None) -> Path:
     site_dir = Path(site_dir if site_dir is not None else root / "site").resolve()
     site_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = site_dir.with_name(f".{site_dir.name}{store.BUILDING}{os.getpid()}")
-    for stale in site_dir.parent.glob(f".{site_dir.name}{store.BUILDING}*"):  # an interrupted build's folder
-        pid = stale.name.rpartition(store.BUILDING)[2]
-        if stale != tmp and pid.isdigit() and not store.writer_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
+    store.sweep_temporaries(site_dir.parent)  # an interrupted build's folder, a killed writer's temp file
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "figures").mkdir(parents=True)
