@@ -138,25 +138,87 @@ def test_a_bare_number_is_no_interval_and_decides_nothing(tmp_path, monkeypatch)
 
 def test_a_rule_is_decided_per_stratum_and_pooled(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    rule = claims.Rule("effect", ">", 0.1, null="the untrained network on the same segments",
+    rule = claims.Rule("effect", ">", 0.1, null="the untrained network on the same segments", band=0.02,
                        changes=("margin raised from 0.05 after run 1: why",))
-    strata = {"mnist/mlp": est(0.3, 0.2, 0.4), "mnist/cnn": est(0.25, 0.15, 0.35),
-              "fashion_mnist/resnet": est(0.0, -0.1, 0.05)}
+    strata = {"mnist/mlp": est(0.3, 0.2, 0.4), "mnist/cnn": est(0.06, 0.03, 0.09),
+              "fashion_mnist/resnet": est(0.0, -0.1, 0.01), "fashion_mnist/mlp": est(0.1, 0.05, 0.15)}
+    controls = [claims.Control("copy", claims.POSITIVE, est(0.5, 0.4, 0.6), "has it"),
+                claims.Control("scrambled", claims.NEGATIVE, est(0.0, -0.01, 0.01), "lacks it")]
     claim = claims.record_rule("H1", rule, statement="s", pooled=est(0.2, 0.12, 0.28), strata=strata,
                                measurements={"share": est(0.5, 0.4, 0.6)}, replicates=15, figures=["01_a.png"],
-                               notebook="01", parameters={"profile": "quick"})
+                               notebook="01", parameters={"profile": "quick"}, controls=controls)
     assert claim.verdict == "supported"
-    assert [row["verdict"] for row in claim.strata] == ["supported", "supported", "not supported"]
-    assert claims.by_stratum(claim.strata) == ("supported for mnist/mlp, mnist/cnn; "
-                                               "not supported for fashion_mnist/resnet")
+    assert [row["verdict"] for row in claim.strata] == ["supported", "weaker than claimed", "no effect",
+                                                        "inconclusive"]
+    assert claims.by_stratum(claim.strata) == ("supported for mnist/mlp; weaker than claimed for mnist/cnn; "
+                                               "no effect for fashion_mnist/resnet; inconclusive for fashion_mnist/mlp")
     stored = json.loads((tmp_path / "results" / "claims" / "H1.json").read_text())
     assert stored["primary"] == "effect" and stored["primary"] in stored["measurements"]
     assert stored["null"].startswith("the untrained") and stored["margin"] == 0.1 and stored["replicates"] == 15
+    assert stored["null_value"] == 0.0 and stored["band"] == 0.02
     assert stored["rule_changes"] == ["margin raised from 0.05 after run 1: why"]
     assert {"stratum", "verdict", "value", "low", "high"} <= set(stored["strata"][0])
+    assert [(c["name"], c["verdict"], c["as_built"]) for c in stored["controls"]] == [
+        ("copy", "supported", True), ("scrambled", "no effect", True)]
+    assert claims.control_problems(stored["controls"]) == []
+    assert stored["margin_curve"][0]["verdict"] == "supported" and stored["margin_curve"][-1]["verdict"] == "weaker than claimed"
+    assert "supported pooled" in stored["sentence"] and "controls read as built" in stored["sentence"]
     assert claims.load_all()["H1"].strata == stored["strata"]
     with pytest.raises(ValueError, match="op must be"):
         claims.Rule("effect", ">=", 0.1, null="n")
+
+
+@pytest.mark.parametrize("op, low, high, verdict", [
+    (">", 0.55, 0.9, "supported"), (">", 0.2, 0.45, "weaker than claimed"), (">", 0.01, 0.09, "no effect"),
+    (">", -0.3, -0.1, "no effect"), (">", -0.05, 0.3, "inconclusive"), (">", 0.3, 0.7, "inconclusive"),
+    (">", 0.05, 0.3, "weaker than claimed"), (">", 0.5, 0.9, "inconclusive"),
+    ("<", -0.9, -0.55, "supported"), ("<", -0.45, -0.2, "weaker than claimed"), ("<", -0.09, -0.01, "no effect"),
+    ("<", 0.1, 0.3, "no effect"), ("<", -0.7, -0.3, "inconclusive"),
+])
+def test_the_four_words_follow_the_interval_against_the_null_band_and_margin(op, low, high, verdict):
+    margin = 0.5 if op == ">" else -0.5
+    rule = claims.Rule("m", op, margin, null="n", band=0.1, ideal=1.0 if op == ">" else -1.0)
+    assert rule.judge(est((low + high) / 2, low, high)) == verdict
+    assert rule.judge(est(float("nan"), float("nan"), float("nan"))) == "inconclusive"
+
+
+def test_a_rule_whose_margin_is_not_beyond_its_band_is_refused():
+    with pytest.raises(ValueError, match="beyond the null"):
+        claims.Rule("m", ">", 0.05, null="n", band=0.1)
+    claims.Rule("m", ">", 0.0, null="n")  # a margin at the null with no band is allowed (no "weaker")
+    with pytest.raises(ValueError, match="beyond the null"):
+        claims.Rule("m", "<", 1.2, null="n", null_value=1.0)
+    with pytest.raises(ValueError, match="band"):
+        claims.Rule("m", ">", 0.5, null="n", band=-0.1)
+
+
+def test_the_margin_curve_reads_the_verdict_off_the_interval_bounds():
+    rule = claims.Rule("m", ">", 0.5, null="n", band=0.1)
+    curve = claims.margin_curve(est(0.45, 0.3, 0.6), rule)
+    assert [(c["from"], c["to"], c["verdict"]) for c in curve] == [
+        (0.1, 0.3, "supported"), (0.3, 0.6, "inconclusive"), (0.6, float("inf"), "weaker than claimed")]
+    # every margin in a segment gives that verdict under the rule itself
+    for seg, m in zip(curve, (0.2, 0.45, 0.9)):
+        assert claims.Rule("m", ">", m, null="n", band=0.1).judge(est(0.45, 0.3, 0.6)) == seg["verdict"]
+    down = claims.margin_curve(est(0.7, 0.6, 0.8), claims.Rule("m", "<", 0.5, null="n", null_value=1.0, band=0.05))
+    assert [(round(c["from"], 6), c["to"], c["verdict"]) for c in down] == [
+        (0.95, 0.8, "supported"), (0.8, 0.6, "inconclusive"), (0.6, float("-inf"), "weaker than claimed")]
+    assert claims.margin_curve_text(curve).startswith("supported for a margin from 0.1 to 0.3; inconclusive")
+    assert [c["verdict"] for c in claims.margin_curve(est(0.0, -0.05, 0.05), rule)] == ["no effect"]
+
+
+def test_controls_that_read_against_how_they_were_built_are_named():
+    rule = claims.Rule("m", ">", 0.5, null="n", band=0.1, ideal=1.0)
+    rows = [claims.Control("bisector", claims.POSITIVE, est(0.3, 0.2, 0.4)).row(rule),
+            claims.Control("biased", claims.NEGATIVE, est(0.7, 0.6, 0.8)).row(rule)]
+    assert [r["as_built"] for r in rows] == [False, False]
+    problems = claims.control_problems(rows)
+    assert len(problems) == 2 and "'weaker than claimed'" in problems[0] and "'supported'" in problems[1]
+    assert claims.control_problems(rows[:1])[-1] == "no negative control"
+    with pytest.raises(ValueError, match="positive"):
+        claims.Control("x", "neutral", est(0, 0, 0))
+    sentence = claims.plain_sentence("H1", rule, est(0.3, 0.2, 0.4), [], rows)
+    assert "30% of the way from the null to the ideal" in sentence and "CONTROLS READ WRONG" in sentence
 
 
 def test_a_summary_prints_infinite_and_missing_values_as_stored_in_json():

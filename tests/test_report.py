@@ -101,3 +101,40 @@ def test_the_report_flags_a_verdict_decided_by_an_older_rule(tmp_path, monkeypat
     h3 = moved.split("## H3")[1].split("## H4")[0]
     assert (f"- **Decided by an older rule:** this verdict was recorded under rule `{rule.fingerprint()}`; "
             f"the rule is now `{newer}` (see its changes); rerun the notebook.") in h3
+
+
+def test_the_report_and_readme_show_both_references_the_margin_curve_controls_and_plain_words(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = claims.Rule("gap_closed", ">", 0.5, null="the untrained network", band=0.1, ideal=1.0,
+                       margin_reason="half the way from the untrained network to the bisector",
+                       scale="0 = the untrained network, 1 = the 1-NN bisector")
+    controls = [claims.Control("1-NN rule", claims.POSITIVE, Estimate(0.95, 0.9, 1.0, 3, "b"), "is the bisector"),
+                claims.Control("biased 1-NN", claims.NEGATIVE, Estimate(0.3, 0.2, 0.4, 3, "b"), "boundary near a")]
+    claims.record_rule("H1", rule, statement="s", pooled=Estimate(0.3, 0.25, 0.35, 10, "b"),
+                       strata={"mnist/mlp": Estimate(0.6, 0.55, 0.7, 5, "b"),
+                               "mnist/cnn": Estimate(0.02, -0.05, 0.08, 5, "b")},
+                       replicates=10, figures=[], notebook="01_halfway_boundaries", parameters={"profile": "quick"},
+                       controls=controls)
+    table = report.claims_table()
+    row = table.set_index("id").loc["H1"]
+    assert row["verdict"] == "weaker than claimed" and row["references"] == "null 0 ± 0.1; margin 0.5; ideal 1"
+    assert row["control_problems"] == ["negative control 'biased 1-NN' reads 'weaker than claimed', not no effect"]
+    short = report.verdict_markdown(table)
+    assert "| null 0 ± 0.1; margin 0.5; ideal 1 | **read wrong** |" in short
+    text = report.full_markdown(table)
+    assert "- **Margin's reason:** half the way from the untrained network to the bisector" in text
+    assert ("- **Verdict against the margin (pooled):** supported for a margin from 0.1 to 0.25; inconclusive from "
+            "0.25 to 0.35; weaker than claimed past 0.35") in text
+    assert "  - mnist/mlp: **supported**, 0.6 [0.55, 0.7]; against the margin: supported for a margin from 0.1 to 0.55" in text
+    assert "  - mnist/cnn: **no effect**, 0.02 [-0.05, 0.08]; against the margin: no effect for a margin past 0.1" in text
+    assert "reads **weaker than claimed** (**NOT AS BUILT**" in text and "- **Controls read wrong:**" in text
+    assert "30% of the way from the null to the ideal" in text.split("## In plain words")[1]
+    monkeypatch.setattr(report, "output_root", lambda: report.REPO_ROOT)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{report.START}\n{report.END}\n")
+    assert report.update_readme(table, readme)
+    assert "In plain words" in readme.read_text() and "Margin: half the way" in readme.read_text()
+    rows = report.overview_rows(table)
+    assert list(rows[rows["id"] == "H1"]["label"]) == ["pooled", "mnist/mlp", "mnist/cnn", "control +: 1-NN rule",
+                                                       "control -: biased 1-NN"]
+    assert len(report.overview_figure(table).axes) == len(claims.CLAIMS)

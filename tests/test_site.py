@@ -27,10 +27,10 @@ from halfway_utils.evidence import claims, report
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.infra import site
 
-SUP, NOT, INC = claims.SUPPORTED, claims.NOT_SUPPORTED, claims.INCONCLUSIVE
-# The verdict each synthetic claim must get, and the pooled interval that gives it (rule: effect > 0).
-WANTED = {"H1": SUP, "H2": NOT, "H3": INC, "H4": SUP, "S1": NOT, "S2": INC, "C1": SUP, "C2": NOT}
-INTERVALS = {SUP: (0.2, 0.1, 0.3), NOT: (-0.2, -0.3, -0.1), INC: (0.0, -0.1, 0.1)}
+SUP, WEAK, NOT, INC = claims.SUPPORTED, claims.WEAKER, claims.NO_EFFECT, claims.INCONCLUSIVE
+# The verdict each synthetic claim must get, and the pooled interval that gives it (rule: effect > 0.5, band 0.05).
+WANTED = {"H1": SUP, "H2": WEAK, "H3": INC, "H4": SUP, "S1": NOT, "S2": INC, "C1": WEAK, "C2": NOT}
+INTERVALS = {SUP: (0.7, 0.6, 0.8), WEAK: (0.3, 0.2, 0.4), NOT: (0.0, -0.03, 0.03), INC: (0.3, -0.1, 0.7)}
 EXECUTED = ("01_halfway_boundaries", "05_convex_hull", "99_report")
 BROWSERS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -60,15 +60,20 @@ def make_quick_run(root: Path) -> Path:
     figure = _png(root / "figures" / "01_synthetic.png", 0)
     _png(root / "figures" / "claims_overview.png", 1)
     _png(root / "figures" / "05_saved_only.png", 2)  # notebook 05's outputs carry no image (an Agg kernel)
-    rule = claims.Rule("effect", ">", 0.0, null="a synthetic null")
+    rule = claims.Rule("effect", ">", 0.5, null="a synthetic null", band=0.05, ideal=1.0,
+                       margin_reason="half the way from the null to the ideal")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HALFWAY_OUTPUT", str(root))
         for claim_id, verdict in WANTED.items():
             est = Estimate(*INTERVALS[verdict], 10, "synthetic")
+            # H1's controls read as built; H2's negative control reads supported (a rule that misreads it)
+            controls = [claims.Control("copy", claims.POSITIVE, Estimate(*INTERVALS[SUP], 3, "s"), "has it"),
+                        claims.Control("scrambled", claims.NEGATIVE,
+                                       Estimate(*INTERVALS[SUP if claim_id == "H2" else NOT], 3, "s"), "lacks it")]
             claims.record_rule(claim_id, rule, statement=f"reading of {claim_id}", pooled=est,
                                strata={"mnist/mlp": est}, replicates=5, notebook=claims.CLAIMS[claim_id]["notebook"],
                                figures=[figure.name] + (["02_never_drawn.png"] if claim_id == "H2" else []),
-                               parameters={"profile": "quick"})
+                               parameters={"profile": "quick"}, controls=controls if claim_id in ("H1", "H2") else ())
         report.write_report(report.claims_table())
     (root / "results" / "executed").mkdir(parents=True)
     for stem in EXECUTED:
@@ -99,12 +104,26 @@ def test_the_index_shows_every_claim_with_its_verdict_null_effect_figure_and_not
     assert [r["data-claim"] for r in rows] == list(claims.CLAIMS)
     assert {r["data-claim"]: r.select_one(".verdict")["data-verdict"] for r in rows} == WANTED
     h1 = rows[0]
-    assert "effect = 0.2 [0.1, 0.3]" in h1.text and "a synthetic null" in h1.text
+    assert "effect = 0.7 [0.6, 0.8]" in h1.text and "a synthetic null" in h1.text
+    assert "null 0 ± 0.05; margin 0.5; ideal 1" in h1.text and "half the way from the null" in h1.text
+    assert "supported for a margin from 0.05 to 0.6" in h1.select_one(".curve").text
+    assert [(c["data-kind"], c["data-as-built"]) for c in h1.select(".control")] == [("positive", "yes"),
+                                                                                   ("negative", "yes")]
+    assert h1.select_one(".control-flag") is None and rows[1].select_one(".control-flag") is not None
+    assert rows[2].select(".control") == []
     assert h1.select_one('a[href="notebooks/01_halfway_boundaries.html"]') is not None
     assert h1.select_one('img[src="figures/01_synthetic.png"]') is not None
     h2 = rows[1]
     assert "02_never_drawn.png (missing)" in h2.text and not h2.select('[src$="02_never_drawn.png"]')
     assert "03_transfer (not executed)" in rows[2].text
+
+
+def test_the_index_says_each_claim_in_plain_words(built):
+    items = {li["data-claim"]: li.text for li in _soup(built).select("#sentences li")}
+    assert list(items) == list(claims.CLAIMS)
+    assert items["H2"].startswith("H2 (generalization): weaker than claimed pooled")
+    assert "30% of the way from the null to the ideal" in items["H2"] and "CONTROLS READ WRONG" in items["H2"]
+    assert "controls read as built" in items["H1"]
 
 
 def test_the_index_shows_another_profile_s_verdicts_beside_these(built):

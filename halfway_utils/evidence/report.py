@@ -18,7 +18,8 @@ from ..infra import outputs
 from ..infra.paths import REPO_ROOT, figures_dir, output_root
 from ..infra.store import atomic_write
 from . import rules
-from .claims import CLAIMS, PAPERS, Claim, by_stratum, load_all
+from .claims import (CLAIMS, PAPERS, Claim, Rule, by_stratum, control_problems, load_all, margin_curve,
+                     margin_curve_text)
 
 MISSING = "missing"
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -52,7 +53,9 @@ def claims_table(ledger: dict[str, Claim | None] | None = None) -> pd.DataFrame:
                          "figures": "", "notebook": meta["notebook"], "profile": "", "primary": "",
                          "null": "", "effect": "", "by_stratum": "", "strata": [], "replicates": 0,
                          "rule_changes": [], "margin": float("nan"), "pooled": {}, "sizes": "",
-                         "rule_hash": ""})
+                         "rule_hash": "", "references": "", "margin_reason": "", "scale": "", "controls": [],
+                         "controls_text": "", "control_problems": [], "sentence": "", "curve": "",
+                         "null_value": float("nan"), "band": float("nan"), "stored_rule": None})
             continue
         primary = entry.measurements.get(entry.primary) if entry.primary else None
         rows.append({**base, "reading": entry.statement,
@@ -64,8 +67,25 @@ def claims_table(ledger: dict[str, Claim | None] | None = None) -> pd.DataFrame:
                      "replicates": entry.replicates, "rule_changes": list(entry.rule_changes),
                      "margin": float("nan") if entry.margin is None else entry.margin,
                      "pooled": dict(primary or {}), "sizes": sizes(entry.parameters),
-                     "rule_hash": entry.rule_hash})
+                     "rule_hash": entry.rule_hash, **_references(entry, primary)})
     return pd.DataFrame(rows)
+
+
+def _references(entry: Claim, primary: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entry's two references, controls, margin curve and plain sentence, as the table's columns."""
+    rule = entry.stored_rule()
+    refs = "" if rule is None else (f"null {rule.null_value:g}" + (f" ± {rule.band:g}" if rule.band else "")
+                                    + f"; margin {rule.margin:g}"
+                                    + (f"; ideal {rule.ideal:g}" if rule.ideal is not None else ""))
+    controls = list(entry.controls or [])
+    text = "; ".join(f"{c['kind']}: {c['name']} reads {c['verdict']}" + ("" if c.get("as_built") else " (NOT AS BUILT)")
+                     for c in controls)
+    curve = margin_curve_text(entry.margin_curve or (margin_curve(primary, rule) if rule and primary else []))
+    return {"references": refs, "margin_reason": entry.margin_reason, "scale": entry.scale, "controls": controls,
+            "controls_text": text, "control_problems": control_problems(controls) if rule else [],
+            "sentence": entry.sentence, "curve": curve,
+            "null_value": float("nan") if entry.null_value is None else float(entry.null_value),
+            "band": float("nan") if entry.band is None else float(entry.band), "stored_rule": rule}
 
 
 # The parameters that say how much data a claim's measurement stands on, in the order shown.
@@ -159,21 +179,48 @@ def _cell(text: str) -> str:
 
 
 def verdict_markdown(table: pd.DataFrame, link_prefix: str = "") -> str:
-    """Short table: id, claim, verdict, by stratum, primary effect and its null, models, figures."""
-    lines = ["| claim | what we test | verdict | by stratum | primary [95% CI] | null | models | profile "
-             "| figures |", "|---|---|---|---|---|---|---|---|---|"]
+    """Short table: id, claim, verdict, by stratum, primary effect, its null and margin, controls, models, figures."""
+    lines = ["| claim | what we test | verdict | by stratum | primary [95% CI] | null; margin | controls | models "
+             "| profile | figures |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         figs = ", ".join(f"[{f}]({link_prefix}{f})" for f in r["figures"].split(", ") if f)
+        controls = ("as built" if r["controls"] and not r["control_problems"]
+                    else "**read wrong**" if r["control_problems"] and r["controls"] else "-")
         lines.append(f"| {r['id']} | {_cell(r['title'])} | **{r['verdict']}** | {_cell(r['by_stratum']) or '-'} "
-                     f"| {_cell(r['effect']) or '-'} | {_cell(r['null']) or '-'} | {r['replicates'] or '-'} "
-                     f"| {r['profile'] or '-'} | {figs} |")
+                     f"| {_cell(r['effect']) or '-'} | {_cell(r['references']) or '-'} | {controls} "
+                     f"| {r['replicates'] or '-'} | {r['profile'] or '-'} | {figs} |")
     return "\n".join(lines)
 
 
-def _strata_lines(strata: list[dict[str, Any]]) -> list[str]:
-    """One line per stratum: its verdict and the primary's interval there."""
-    return [f"  - {row['stratum']}: **{row['verdict']}**, {_fmt(row.get('value'))} "
-            f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]" for row in strata]
+def sentences_markdown(table: pd.DataFrame) -> str:
+    """One bullet per claim: its plain sentence, then its margin's reason and the margin curve."""
+    out = []
+    for _, r in table.iterrows():
+        if not r["sentence"]:
+            out.append(f"- {r['id']} {r['title']}: {r['verdict']} (no plain sentence: recorded before the four-word "
+                       "verdicts)" if r["verdict"] != MISSING else f"- {r['id']} {r['title']}: missing.")
+            continue
+        reason = f" Margin: {r['margin_reason']}." if r["margin_reason"] else ""
+        out.append(f"- {_cell(r['sentence'])}{_cell(reason)} Verdict against the margin: {_cell(r['curve'])}.")
+    return "\n".join(out)
+
+
+def _strata_lines(strata: list[dict[str, Any]], rule: Rule | None = None) -> list[str]:
+    """One line per stratum: its verdict, the primary's interval there and (with ``rule``) its margin curve."""
+    out = []
+    for row in strata:
+        curve = f"; against the margin: {margin_curve_text(margin_curve(row, rule))}" if rule is not None else ""
+        out.append(f"  - {row['stratum']}: **{row['verdict']}**, {_fmt(row.get('value'))} "
+                   f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]{curve}")
+    return out
+
+
+def _control_lines(controls: list[dict[str, Any]]) -> list[str]:
+    """One line per control: what it is, how it is built, its interval and verdict, as built or not."""
+    return [f"  - {c['kind']}: {c['name']} ({_cell(c.get('built', '')) or 'no description'}): "
+            f"{_fmt(c.get('value'))} [{_fmt(c.get('low'))}, {_fmt(c.get('high'))}] reads **{c['verdict']}**"
+            + (" (as built)" if c.get("as_built") else " (**NOT AS BUILT**: the rule misreads it)")
+            for c in controls]
 
 
 def scale_section(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -216,16 +263,27 @@ def full_markdown(table: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = 
            f"profile(s): {', '.join(profiles) or 'none'}. A claim with no ledger entry is *missing*.",
            "", "![Every claim's primary effect against its margin, per stratum](claims_overview.png)", "",
            *([f"> **{variant}**", ""] if variant else []),
-           verdict_markdown(table), "", *scale_section(tables or {})]
+           verdict_markdown(table), "", "## In plain words", "", sentences_markdown(table), "",
+           *scale_section(tables or {})]
     for _, r in table.iterrows():
         out += [f"## {r['id']} · {r['title']} ({r['paper']})", "",
                 f"- **Our reading:** {_cell(r['reading']) or '-'}",
                 f"- **Measured:** {_cell(r['measurement']) or '-'}",
+                *([f"- **In plain words:** {_cell(r['sentence'])}"] if r["sentence"] else []),
                 f"- **Rule:** {_cell(r['rule']) or '-'}",
                 f"- **Null:** {_cell(r['null']) or '-'}",
+                *([f"- **References:** {_cell(r['references'])}" + (f" ({_cell(r['scale'])})" if r["scale"] else "")]
+                  if r["references"] else []),
+                *([f"- **Margin's reason:** {_cell(r['margin_reason'])}"] if r["margin_reason"] else []),
                 f"- **Primary:** {_cell(r['effect']) or '-'} ({r['replicates'] or '?'} models)",
                 f"- **Verdict:** **{r['verdict']}**" + (f"; by stratum: {r['by_stratum']}" if r["by_stratum"] else ""),
-                *_strata_lines(r["strata"]),
+                *([f"- **Verdict against the margin (pooled):** {_cell(r['curve'])}"] if r["curve"] else []),
+                *_strata_lines(r["strata"], r["stored_rule"]),
+                *([f"- **Controls** (decided by the same rule):"] + _control_lines(r["controls"])
+                  if r["controls"] else []),
+                *([f"- **Controls read wrong:** {'; '.join(r['control_problems'])}; the rule misreads systems built "
+                   "to have or lack the property, so its verdict on the zoo is not to be trusted."]
+                  if r["control_problems"] and r["verdict"] != MISSING else []),
                 *[f"- **Rule changed after a run:** {_cell(c)}" for c in r["rule_changes"]],
                 *older_rule_line(r, current),
                 f"- **Notebook:** `notebooks/{r['notebook']}.ipynb` ({r['profile'] or 'not run'})", ""]
@@ -253,7 +311,8 @@ def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md",
              f"(figures/claims_overview.png)\n\n"
              f"Verdicts from the last `./run_all.sh` (profile: {', '.join(profiles)}); "
              f"details in [figures/claims.md](figures/claims.md).\n\n"
-             f"{verdict_markdown(table, link_prefix='figures/')}\n"
+             f"{verdict_markdown(table, link_prefix='figures/')}\n\n"
+             f"In plain words (each sentence is generated from the numbers):\n\n{sentences_markdown(table)}\n"
              + ("\n" + "\n".join(scale_section(tables)).replace("## ", "### ") if tables and len(tables) > 1
                 else "") + f"\n{END}")
     new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
@@ -262,8 +321,8 @@ def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md",
     return True
 
 
-VERDICT_COLORS = {"supported": "#1b9e77", "not supported": "#d95f02", "inconclusive": "#7570b3",
-                  MISSING: "#999999"}
+VERDICT_COLORS = {"supported": "#1b9e77", "weaker than claimed": "#e6ab02", "no effect": "#d95f02",
+                  "inconclusive": "#7570b3", "not supported": "#a6761d", MISSING: "#999999"}
 
 
 def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
@@ -271,7 +330,7 @@ def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
     rows = []
     for _, r in table.iterrows():
         base = {"id": r["id"], "profile": profile or r["profile"], "primary": r["primary"],
-                "margin": r["margin"]}
+                "margin": r["margin"], "null_value": r["null_value"], "band": r["band"]}
         if r["verdict"] == MISSING or not r["primary"]:
             rows.append({**base, "label": "(not recorded with a rule)", "value": float("nan"),
                          "low": float("nan"), "high": float("nan"), "verdict": r["verdict"], "pooled": True})
@@ -283,7 +342,15 @@ def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
             rows.append({**base, "label": str(stratum["stratum"]), "value": stratum.get("value"),
                          "low": stratum.get("low"), "high": stratum.get("high"), "verdict": stratum["verdict"],
                          "pooled": False})
-    return pd.DataFrame(rows)
+        for c in r["controls"]:
+            rows.append({**base, "label": f"control {'+' if c['kind'] == 'positive' else '-'}: {c['name']}",
+                         "value": c.get("value"), "low": c.get("low"), "high": c.get("high"),
+                         "verdict": c["verdict"], "pooled": False, "control": True})
+    frame = pd.DataFrame(rows)
+    if "control" not in frame:
+        frame["control"] = False
+    frame["control"] = frame["control"].fillna(False).astype(bool)
+    return frame
 
 
 PROFILE_MARKERS = {"quick": ("o", "D"), "full": ("s", "P"), "paper": ("^", "*")}  # (stratum, pooled)
@@ -315,8 +382,15 @@ def overview_figure(tables: pd.DataFrame | dict[str, pd.DataFrame]):
             color = VERDICT_COLORS.get(r["verdict"], "#999999")
             low, high = (r["low"], r["high"]) if pd.notna(r["low"]) else (r["value"], r["value"])
             marker = PROFILE_MARKERS.get(r["profile"], ("o", "D"))[1 if r["pooled"] else 0]
-            ax.plot([low, high], [yi, yi], color=color, lw=2.2 if r["pooled"] else 1.4)
-            ax.plot([r["value"]], [yi], marker=marker, color=color, ms=7 if r["pooled"] else 5)
+            ax.plot([low, high], [yi, yi], color=color, lw=2.2 if r["pooled"] else 1.4,
+                    ls=":" if r["control"] else "-")
+            ax.plot([r["value"]], [yi], marker=marker, color=color, ms=7 if r["pooled"] else 5,
+                    mfc="white" if r["control"] else color)
+        nulls, bands = sub["null_value"].dropna(), sub["band"].dropna()
+        if len(nulls):
+            ax.axvline(nulls.iloc[0], color="0.35", ls="-", lw=0.9)
+            if len(bands) and bands.iloc[0] > 0:
+                ax.axvspan(nulls.iloc[0] - bands.iloc[0], nulls.iloc[0] + bands.iloc[0], color="0.85", zorder=0)
         margins = sub["margin"].dropna()
         if len(margins):
             ax.axvline(margins.iloc[0], color="k", ls="--", lw=0.8)
@@ -333,7 +407,8 @@ def overview_figure(tables: pd.DataFrame | dict[str, pd.DataFrame]):
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
     shown = " and ".join(profiles)
-    fig.suptitle(f"Every claim's primary effect per stratum and pooled ({shown}), 95% intervals; "
-                 "dashed: the rule's margin", fontsize=8, y=1.02)
+    fig.suptitle(f"Every claim's primary effect per stratum and pooled ({shown}), and its controls (hollow, "
+                 "dotted), 95% intervals; grey line and band: the null and its no-effect band; dashed: the margin",
+                 fontsize=8, y=1.02)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig

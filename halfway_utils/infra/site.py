@@ -95,7 +95,8 @@ pooled); the notebook that produced it is linked, with all its outputs.</p>
 <div class="scroll"><table id="claims-table">
 <thead><tr><th>claim</th><th>what we test</th><th>verdict ({{ profiles }})</th>
   {% for label in others %}<th>verdict ({{ label }})</th>{% endfor %}
-  <th>notebook</th><th>by stratum</th><th>primary [95% CI]</th><th>null</th><th>models</th><th>figures</th></tr></thead>
+  <th>notebook</th><th>by stratum</th><th>primary [95% CI]</th><th>null; margin (its reason)</th><th>controls</th>
+  <th>models</th><th>figures</th></tr></thead>
 <tbody>
 {% for c in claims %}
 <tr data-claim="{{ c.id }}" id="{{ c.id }}">
@@ -109,7 +110,15 @@ pooled); the notebook that produced it is linked, with all its outputs.</p>
   <td>{% if c.page %}<a href="{{ c.page }}">{{ c.notebook }}</a>
       {% else %}<span class="missing">{{ c.notebook or "-" }} (not executed)</span>{% endif %}</td>
   <td class="stratum">{{ c.by_stratum or "-" }}</td><td class="primary">{{ c.effect or "-" }}</td>
-  <td class="null">{{ c.null or "-" }}</td><td>{{ c.replicates or "-" }}</td>
+  <td class="null">{{ c.null or "-" }}{% if c.references %}<br><b>{{ c.references }}</b>{% endif %}
+    {% if c.margin_reason %}<br><span class="muted">margin: {{ c.margin_reason }}</span>{% endif %}
+    {% if c.curve %}<br><span class="curve">against the margin: {{ c.curve }}</span>{% endif %}</td>
+  <td class="controls">{% for k in c.controls %}<span class="control" data-kind="{{ k.kind }}"
+    data-as-built="{{ 'yes' if k.as_built else 'no' }}">{{ k.kind }}: {{ k.name }}: <b>{{ k.verdict }}</b>{% if not
+    k.as_built %} <span class="missing">(not as built)</span>{% endif %}</span><br>{% else %}-{% endfor %}
+    {% if c.control_problems %}<span class="missing control-flag">controls read wrong: the rule misreads
+    them</span>{% endif %}</td>
+  <td>{{ c.replicates or "-" }}</td>
   <td><div class="thumbs">
   {% for f in c.figures %}
     {% if f.present %}
@@ -120,7 +129,13 @@ pooled); the notebook that produced it is linked, with all its outputs.</p>
 </tr>
 {% endfor %}
 </tbody></table></div>
-<p class="muted">A claim with no ledger entry shows as <i>missing</i>, never as supported. The full report with every
+<h2 id="plain">In plain words</h2>
+<ul id="sentences">{% for c in claims %}<li data-claim="{{ c.id }}">{{ c.sentence or (c.id ~ ": " ~ c.verdict) }}</li>
+{% endfor %}</ul>
+<p class="muted">Verdicts: <i>supported</i> (the whole 95% interval beyond the margin), <i>weaker than claimed</i>
+(beyond the null, short of the margin), <i>no effect</i> (within the null's band or on its wrong side),
+<i>inconclusive</i> (otherwise).
+A claim with no ledger entry shows as <i>missing</i>, never as supported. The full report with every
 measurement and rule: <a href="report.html">report.html</a>.</p>
 <h2 id="notebooks">Notebooks</h2>
 {% if missing %}
@@ -286,6 +301,8 @@ def claim_rows(root: Path, ledger: dict[str, Any], pages: dict[str, str], figure
             "id": r["id"], "title": r["title"], "paper": r["paper"], "verdict": r["verdict"],
             "color": report.VERDICT_COLORS.get(r["verdict"], "#999"), "by_stratum": r["by_stratum"],
             "effect": r["effect"], "null": r["null"], "replicates": r["replicates"], "notebook": r["notebook"],
+            "references": r["references"], "margin_reason": r["margin_reason"], "curve": r["curve"],
+            "controls": r["controls"], "control_problems": r["control_problems"], "sentence": r["sentence"],
             "page": pages.get(r["notebook"], ""),
             "figures": [{"name": f, "present": f in figures} for f in r["figures"].split(", ") if f],
             "others": {label: (e[r["id"]].verdict if e.get(r["id"]) else report.MISSING)
