@@ -74,3 +74,19 @@ def test_the_readme_table_is_the_committed_quick_ledger_and_shows_full_beside_it
     for _, row in table.iterrows():
         assert re.search(rf"\| {row['id']} \|[^\n]*\*\*{re.escape(row['verdict'])}\*\*", block), row["id"]
     assert "Quick and full side by side" in block
+
+
+@pytest.mark.parametrize("profile", sorted(COMMITTED_PROFILES))
+def test_every_committed_claim_has_controls_that_read_as_built_and_both_references(profile):
+    """Issue 20's bar: each claim's positive control reads supported and its negative control no effect, by the
+    claim's own rule, in the committed record; each entry carries its null, band, margin reason and sentence."""
+    from halfway_utils.evidence.claims import EXPECTED, control_problems
+
+    root = COMMITTED_PROFILES[profile]
+    for claim_id in CLAIMS:
+        entry = json.loads((root / "results" / "claims" / f"{claim_id}.json").read_text())
+        assert entry.get("null_value") is not None and entry.get("margin_reason"), f"{profile}/{claim_id}"
+        assert entry.get("sentence", "").startswith(claim_id), f"{profile}/{claim_id}: no plain sentence"
+        kinds = sorted({c["kind"] for c in entry.get("controls", [])})
+        assert kinds == sorted(EXPECTED), f"{profile}/{claim_id}: controls {kinds}"
+        assert control_problems(entry["controls"]) == [], f"{profile}/{claim_id}"
