@@ -51,12 +51,15 @@ outputs.route("99_report", P)  # the profile's record, or runs/<profile>+<hash>/
 table = report.claims_table()
 tables = report.profile_tables() if P["profile"] == "quick" else {P["profile"]: table}
 pd.set_option("display.max_colwidth", 80)
-table[["id", "title", "verdict", "by_stratum", "effect", "null", "replicates", "profile"]]
+table[["id", "title", "verdict", "by_stratum", "effect", "references", "controls_text", "replicates", "profile"]]
 
 # %% [markdown]
 # ## Every claim at a glance
 # One forest plot per claim: the primary effect in each (data set, architecture) stratum and
-# pooled, with its 95% interval, against the rule's margin; the colour is the verdict. Where a
+# pooled, with its 95% interval, and the claim's two controls (hollow markers, dotted), against
+# both references: the null (grey line, its no-effect band shaded) and the rule's margin
+# (dashed); the colour is the verdict (supported, weaker than claimed, no effect,
+# inconclusive). Where a
 # committed full-profile run sits beside this one (`runs/full/`), its estimates are drawn on the
 # same rows with square markers.
 
@@ -76,6 +79,15 @@ plt.show()
 
 # %%
 display(Markdown(report.verdict_markdown(table)))
+
+# %% [markdown]
+# ## In plain words
+# One sentence per claim, generated from the numbers: what holds, where, how far from the ideal,
+# whether the controls read as built; then the margin's reason and the verdict for any other
+# margin (the margin curve, read off the interval's bounds).
+
+# %%
+display(Markdown(report.sentences_markdown(table)))
 
 # %% [markdown]
 # ## Does a verdict depend on the scale?
