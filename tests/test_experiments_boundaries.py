@@ -3,7 +3,9 @@
 The models are one linear layer on 1x1x2 inputs whose boundaries are known exactly, so each
 flip point, share and zone below is computed by hand. The known-answer tests of the H1 rule
 feed it synthetic flips where the claim is true (a bisector against uniform flips) and false
-(uniform flips, or the untrained network itself) and check the verdict of each stratum.
+(uniform flips, or the untrained network itself) and check the verdict of each stratum; the
+controls (kernel machine, 1-NN, favoured 1-NN) are scanned on a small Gaussian data set of four
+classes against random linear "untrained" networks and must read as built.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from torch import nn
 
 from halfway_utils import zoo
 from halfway_utils.evidence import claims
-from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from halfway_utils.evidence.claims import INCONCLUSIVE, NO_EFFECT, SUPPORTED, WEAKER
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import boundaries as bd
+from halfway_utils.experiments.boundaries import controls as ct
 from halfway_utils.experiments.boundaries import figures as fg
 from halfway_utils.experiments.boundaries import h1, morph, results
 from halfway_utils.experiments.boundaries import history as hist
@@ -319,12 +322,12 @@ def decide(claim: pd.DataFrame, tmp_path, monkeypatch) -> claims.Claim:
                      parameters={"profile": "quick"}, notes="n")
 
 
-def test_uniform_flips_against_uniform_flips_are_not_supported(tmp_path, monkeypatch):
+def test_uniform_flips_against_uniform_flips_are_no_effect(tmp_path, monkeypatch):
     claim = known(lambda rng, n, k: uniform_flips(rng, n), lambda rng, n, k, tr: uniform_flips(rng, n))
     result = decide(claim, tmp_path, monkeypatch)
-    assert result.verdict == NOT_SUPPORTED
-    assert [row["verdict"] for row in result.strata] == [NOT_SUPPORTED] * 3
-    assert abs(result.measurements["zone_gain_vs_untrained"]["value"]) < 0.02
+    assert result.verdict == NO_EFFECT
+    assert [row["verdict"] for row in result.strata] == [NO_EFFECT] * 3
+    assert abs(result.measurements["fraction_to_bisector"]["value"]) < 0.08
 
 
 def test_the_untrained_network_itself_is_not_supported(tmp_path, monkeypatch):
@@ -333,16 +336,20 @@ def test_the_untrained_network_itself_is_not_supported(tmp_path, monkeypatch):
     claim = known(lambda rng, n, k: (np.full(n, 0.5), np.full(n, 0.5)) if k[1] == "mlp" else uniform_flips(rng, n),
                   lambda rng, n, k, tr: tr)
     assert (claim["gain"] == 0).all()
-    assert decide(claim, tmp_path, monkeypatch).verdict == NOT_SUPPORTED
+    result = decide(claim, tmp_path, monkeypatch)
+    assert result.verdict == NO_EFFECT
+    # Where the untrained network already sits at the bisector (mlp: zone 0 = the 1-NN's) the fraction is
+    # undefined: that stratum cannot be decided, the others read no effect.
+    assert [row["verdict"] for row in result.strata] == [INCONCLUSIVE, NO_EFFECT, NO_EFFECT]
 
 
-def test_a_trained_net_without_flips_against_an_untrained_one_without_flips_is_not_supported(tmp_path,
-                                                                                              monkeypatch):
+def test_a_trained_net_without_flips_against_an_untrained_one_without_flips_is_no_effect(tmp_path, monkeypatch):
     # Neither flips: trained 0.5 (no boundary) against the null's 0.25 credit: a gain of -0.25.
     none = (lambda rng, n, k: (np.full(n, np.nan), np.full(n, np.nan)))
     claim = known(none, lambda rng, n, k, tr: tr)
     assert claim["gain"].tolist() == pytest.approx([-0.25] * len(claim))
-    assert decide(claim, tmp_path, monkeypatch).verdict == NOT_SUPPORTED
+    result = decide(claim, tmp_path, monkeypatch)  # -0.25 / (0.25 - 0): a fraction of -1, the wrong side
+    assert result.verdict == NO_EFFECT and result.measurements["fraction_to_bisector"]["value"] == pytest.approx(-1)
 
 
 def test_a_bisector_against_uniform_flips_is_supported(tmp_path, monkeypatch):
@@ -350,7 +357,7 @@ def test_a_bisector_against_uniform_flips_is_supported(tmp_path, monkeypatch):
     claim = known(bisector, lambda rng, n, k, tr: uniform_flips(rng, n))
     result = decide(claim, tmp_path, monkeypatch)
     assert result.verdict == SUPPORTED and [row["verdict"] for row in result.strata] == [SUPPORTED] * 3
-    assert result.measurements["zone_gain_vs_untrained"]["value"] == pytest.approx(0.25, abs=0.02)
+    assert result.measurements["fraction_to_bisector"]["value"] == pytest.approx(1.0)  # the bisector's own zone
     # Against an untrained network that never flips, the bisector gains exactly the 0.25 credit.
     claim = known(bisector, lambda rng, n, k, tr: (np.full(n, np.nan), np.full(n, np.nan)))
     assert claim["gain"].tolist() == pytest.approx([0.25] * len(claim))
@@ -359,7 +366,7 @@ def test_a_bisector_against_uniform_flips_is_supported(tmp_path, monkeypatch):
 
 def test_each_stratum_is_decided_on_its_own(tmp_path, monkeypatch):
     # mnist/mlp: a bisector; mnist/resnet: a detour a -> c -> b at 0.2 and 0.8 (zone 0.3, worse than
-    # uniform); fashion_mnist/cnn: models that disagree (gains 0.25 or 0.0 by seed): a wide interval.
+    # uniform); fashion_mnist/cnn: models that disagree (fractions 1 or 0 by seed): a wide interval.
     def trained(rng, n, key):
         d, arch, seed = key
         if arch == "mlp" or (arch == "cnn" and seed % 2 == 0):
@@ -371,14 +378,14 @@ def test_each_stratum_is_decided_on_its_own(tmp_path, monkeypatch):
     claim = known(trained, lambda rng, n, k, tr: uniform_flips(rng, n) if k[1] != "cnn" or k[2] % 2 == 0 else tr)
     result = decide(claim, tmp_path, monkeypatch)
     verdicts = {row["stratum"]: row["verdict"] for row in result.strata}
-    assert verdicts == {"mnist/mlp": SUPPORTED, "mnist/resnet": NOT_SUPPORTED,
+    assert verdicts == {"mnist/mlp": SUPPORTED, "mnist/resnet": NO_EFFECT,
                         "fashion_mnist/cnn": INCONCLUSIVE}
-    assert claims.by_stratum(result.strata) == ("supported for mnist/mlp; not supported for mnist/resnet; "
+    assert claims.by_stratum(result.strata) == ("supported for mnist/mlp; no effect for mnist/resnet; "
                                                 "inconclusive for fashion_mnist/cnn")
     assert all(row["n"] == 5 for row in result.strata)
 
 
-@pytest.mark.parametrize(("trained", "verdict"), [("bisector", SUPPORTED), ("untrained", NOT_SUPPORTED)])
+@pytest.mark.parametrize(("trained", "verdict"), [("bisector", SUPPORTED), ("untrained", NO_EFFECT)])
 def test_known_answers_through_the_whole_scan(monkeypatch, trained, verdict):
     # Pairs a = (0.5 - d, y), b = (0.5 + d, y'): a boundary at x0 = 0.5 is their bisector (flip at t = 0.5).
     # The untrained networks are thresholds at 0.1 ... 0.9 (flips anywhere) or constant (no flip).
@@ -394,7 +401,7 @@ def test_known_answers_through_the_whole_scan(monkeypatch, trained, verdict):
         np.full(40, 0.5), np.full(40, 0.5), dataset="mnist"))
     scan = sc.scan_models(fitted, misfits, {"mnist": split}, pairs, grid=17)
     pooled, strata = h1.primary(sc.claim_paths(scan), n_boot=300)
-    assert h1.RULE.condition.judge(pooled) == h1.RULE.condition.judge(strata["mnist/mlp"]) == verdict
+    assert h1.RULE.judge(pooled) == h1.RULE.judge(strata["mnist/mlp"]) == verdict
     if trained == "bisector":
         assert sc.claim_paths(scan)["zone"].max() < 1e-3
     else:  # where the copy of the null never flips it gets 0.5 against the null's 0.25: it never gains
@@ -402,14 +409,14 @@ def test_known_answers_through_the_whole_scan(monkeypatch, trained, verdict):
 
 
 def test_primary_resamples_models_not_paths():
-    # Five models whose mean gains are -0.1, 0.0, 0.1, 0.2, 0.3, with no spread within a model:
+    # Five models whose fractions are -0.4, 0.0, 0.4, 0.8, 1.2, with no spread within a model:
     # the interval comes from the models alone and is wide, however many paths each has.
     claim = pd.DataFrame({"dataset": "mnist", "arch": "mlp", "seed": np.repeat(range(5), 1000),
-                          "gain": np.repeat([-0.1, 0.0, 0.1, 0.2, 0.3], 1000)})
+                          "closed": np.repeat([-0.1, 0.0, 0.1, 0.2, 0.3], 1000), "gap": 0.25})
     pooled, strata = h1.primary(claim, n_boot=500)
     assert list(strata) == ["mnist/mlp"] and pooled.n == 5 and strata["mnist/mlp"].n == 5
-    assert pooled.value == pytest.approx(0.1) and pooled.low < 0.0 and pooled.high > 0.2
-    assert h1.RULE.condition.judge(pooled) == INCONCLUSIVE
+    assert pooled.value == pytest.approx(0.4) and pooled.low < 0.0 and pooled.high > 0.8
+    assert h1.RULE.judge(pooled) == INCONCLUSIVE
 
 
 def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
@@ -417,12 +424,135 @@ def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
                   n=50)
     decide(claim, tmp_path, monkeypatch)
     stored = json.loads((tmp_path / "results" / "claims" / "H1.json").read_text())
-    assert stored["primary"] == "zone_gain_vs_untrained" and stored["primary"] in stored["measurements"]
-    assert stored["margin"] == 0.05 and "untrained" in stored["null"] and stored["replicates"] == 15
+    assert stored["primary"] == "fraction_to_bisector" and stored["primary"] in stored["measurements"]
+    assert stored["margin"] == 0.5 and "untrained" in stored["null"] and stored["replicates"] == 15
+    assert (stored["null_value"], stored["band"], stored["ideal"]) == (0.0, 0.1, 1.0)
+    assert "halfway" in stored["margin_reason"] and "1-NN" in stored["scale"] and stored["controls"] == []
+    assert len(stored["rule_changes"]) == 2 and stored["rule_changes"][1].startswith("2026-12-04: ")
     assert [row["stratum"] for row in stored["strata"]] == ["mnist/mlp", "mnist/resnet", "fashion_mnist/cnn"]
     assert stored["rule_changes"] and stored["rule_changes"][0].startswith("2026-12-01: was (median |first flip")
     assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == h1.STATEMENT
     assert stored["figures"] == ["01_a.png"] and h1.RULE.strata == ("dataset", "arch")
+
+
+# --- the primary's fraction, its range and its controls -----------------------------------------
+
+def test_fraction_means_per_model_ratios_and_resamples_models_then_paths():
+    models = [(np.array([0.1, 0.3]), np.array([0.2, 0.2])), (np.array([0.0, 0.0]), np.array([0.25, 0.25])),
+              (np.array([0.1, 0.1]), np.array([0.0, 0.0]))]  # the third: null at the ideal, undefined
+    est = h1.fraction(models, n_boot=300)
+    assert est.value == pytest.approx((1.0 + 0.0) / 2) and est.n == 3 and "models, then paths" in est.method
+    assert est.low <= est.value <= est.high
+    assert np.isnan(h1.fraction(models[2:], n_boot=100).value)
+    one = h1.fraction(models[:1], n_boot=100)
+    assert one.value == pytest.approx(1.0) and np.isnan(one.low)
+    # Paths vary within a model: the interval is not a point even when models agree.
+    rng = np.random.default_rng(0)
+    noisy = [(rng.normal(0.1, 0.1, 50), np.full(50, 0.25)) for _ in range(5)]
+    est = h1.fraction(noisy, n_boot=300)
+    assert est.high - est.low > 0.05 and est.low < 0.4 < est.high
+
+
+def test_the_primary_can_land_on_each_side(tmp_path, monkeypatch):
+    # Three constructed zoos on the same nulls (uniform flips) and bisector (zone 0): trained flips at the middle
+    # (1: supported), a quarter of the way from the middle... (zone 0.15: a fraction 0.4, weaker than claimed),
+    # and a fifth of the way from one end (zone 0.3: below the null, no effect).
+    out = {}
+    for zone in (0.0, 0.15, 0.3):
+        claim = known(lambda rng, n, k, z=zone: (np.full(n, 0.5 - z), np.full(n, 0.5 - z)),
+                      lambda rng, n, k, tr: uniform_flips(rng, n))
+        out[zone] = decide(claim, tmp_path, monkeypatch)
+    assert [out[z].verdict for z in (0.0, 0.15, 0.3)] == [SUPPORTED, WEAKER, NO_EFFECT]
+    assert out[0.15].measurements["fraction_to_bisector"]["value"] == pytest.approx(0.4, abs=0.05)
+    # The bound the notebook prints: on these paths the primary runs from about -1 to 1.
+    rng = np.random.default_rng(1)
+    claim = known(lambda r, n, k: uniform_flips(rng, n), lambda r, n, k, tr: uniform_flips(rng, n), n=200)
+    table = h1.attainable(claim)
+    assert (table["lowest"] < -0.8).all() and (table["highest"] > 0.9).all()
+    assert (table["lowest"] < h1.RULE.null_value - h1.RULE.band).all() and (table["highest"] > h1.RULE.margin).all()
+
+
+def test_favoured_nearest_neighbor_and_kernel_machine_put_known_boundaries():
+    x = points((0, 0), (1, 0))
+    y = torch.tensor([0, 1])
+    split = {"train": (x, y)}
+    pairs = {CLAIM: ("train", "train", np.array([0, 1]), np.array([1, 0]))}
+    for model, flips in ((ct.FavouredNearestNeighbor(x, y, 4.0).eval(), [0.8, 0.2]),
+                         (ct.FavouredNearestNeighbor(x, y, 1.0).eval(), [0.5, 0.5]),
+                         (ct.KernelMachine(x, y, 0.3).eval(), [0.5, 0.5])):
+        _, (frame_,) = sc.scan_model(model, split, pairs, grid=17, key={}, test_acc=1.0)
+        np.testing.assert_allclose(frame_["first_flip"], flips, atol=1e-3)
+        assert (model(x).argmax(1) == y).all()  # both fit their training samples
+    # A third sample of class 0 near the middle pulls the kernel machine's boundary toward b; the favoured
+    # rule never lets a third class win against the two nearest.
+    x3, y3 = points((0, 0), (1, 0), (0.45, 0.3)), torch.tensor([0, 1, 0])
+    assert ct.KernelMachine(x3, y3, 0.3)(points((0.5, 0)))[0].argmax() == 0
+    with pytest.raises(ValueError):
+        ct.FavouredNearestNeighbor(x, y, 0.5)
+    assert ct.bandwidth(points((0, 0), (3, 0), (3, 4)), 0.5) == pytest.approx(1.5)  # median NN distance 3
+
+
+def toy_zoo(monkeypatch, n_per_class: int = 30, dim: int = 6, n_pairs: int = 60):
+    """Four Gaussian classes in ``dim`` dimensions, five random linear 'untrained' networks (the nulls) and the
+    claim's pairs, scanned through scan_models: ``(sets, pairs, claim)``."""
+    gen = torch.Generator().manual_seed(0)
+    centres = 3.0 * torch.randn(4, dim, generator=gen)
+    y = torch.arange(4).repeat_interleave(n_per_class)
+    x = (centres[y] + torch.randn(len(y), dim, generator=gen)).view(-1, 1, 1, dim)
+    split = {"train": (x, y), "test": (x[::3], y[::3])}
+    sets = {"mnist": split}
+    pairs = {"mnist": bd.draw_pairs(split, n_pairs, 10)}
+
+    def random_linear(seed: int) -> nn.Module:
+        torch.manual_seed(100 + seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(dim, 10)).eval()
+
+    nets = {("mnist", "mlp", s): random_linear(10 + s) for s in range(5)}
+    fitted, misfits = fake_zoo(monkeypatch, nets, {s: random_linear(s) for s in range(5)})
+    scan = sc.scan_models(fitted, misfits, sets, pairs, grid=17)
+    return sets, pairs, sc.claim_paths(scan)
+
+
+def test_the_controls_read_as_built_through_the_real_scan(monkeypatch, tmp_path):
+    sets, pairs, claim = toy_zoo(monkeypatch)
+    assert claim["untrained_flip"].between(0, 1).all() and 0 < claim["zone_untrained"].std()
+    flips = bd.scan_controls(sets, pairs, grid=17, ratios=ct.RATIOS, bandwidths=ct.BANDWIDTHS)
+    assert set(flips["control"]) >= set(ct.recorded()) and (flips.groupby("control").size() == 60).all()
+    family = h1.control_estimates(claim, flips, n_boot=300)
+    assert family[ct.CHECK].value == pytest.approx(1.0)  # the ideal measured against itself
+    controls = ct.as_controls(family)
+    assert [(c.name, c.kind) for c in controls] == list(ct.recorded().items())
+    rows = [c.row(h1.RULE) for c in controls]
+    assert claims.control_problems(rows) == [], rows
+    assert [r["verdict"] for r in rows] == [SUPPORTED, SUPPORTED, NO_EFFECT]
+    assert all(r["built"] for r in rows) and family[ct.name(ct.NEGATIVE, 4.0)].value < 0
+    # The favoured family falls as its ratio grows: real classifiers on both sides of the rule.
+    ratios = [family[ct.name(ct.NEGATIVE, r)].value for r in ct.RATIOS]
+    assert ratios == sorted(ratios, reverse=True) and ratios[0] > h1.RULE.band
+    # record passes the controls to the ledger
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    pooled, strata = h1.primary(claim, n_boot=200)
+    entry = h1.record(pooled, strata, {}, replicates=5, figures=[], parameters={"profile": "quick"}, notes="",
+                      controls=controls)
+    assert [c["as_built"] for c in entry.controls] == [True, True, True] and "controls read as built" in entry.sentence
+
+
+def test_stand_in_keeps_the_nulls_and_the_ideal():
+    scan = synthetic_scan({("mnist", "cnn", 0): ([0.2, 0.5], [0.2, 0.5]), ("mnist", "cnn", 1): ([0.4, 0.4],) * 2},
+                          {("mnist", "cnn", 0): ([0.1, 0.1], [0.1, 0.1]), ("mnist", "cnn", 1): ([np.nan] * 2,) * 2})
+    claim = sc.claim_paths(scan)
+    flips = flips_frame([0.5, np.nan], [0.5, np.nan], dataset="mnist")
+    out = sc.stand_in(claim, flips)
+    assert len(out) == 4 and out["zone_untrained"].tolist() == claim["zone_untrained"].tolist()
+    np.testing.assert_allclose(out["zone"], [0.0, 0.5, 0.0, 0.5])
+    np.testing.assert_allclose(out["closed"], [0.4, -0.1, 0.25, -0.25])
+    np.testing.assert_allclose(out["gap"], claim["gap"])
+
+
+def test_control_design_sentences():
+    text = ct.design([ct.CHECK, ct.name(ct.POSITIVE, 0.25), ct.name(ct.NEGATIVE, 4)])
+    assert "bisector" in text[ct.CHECK] and "0.25 times the median" in text["kernel machine, h = 0.25 NN"]
+    assert "0.2 of the way" in text["favoured 1-NN, ratio 4"]
 
 
 # --- reported measurements --------------------------------------------------------------------
@@ -437,11 +567,17 @@ def test_measurements_pool_models_and_report_the_controls():
     paths = pd.concat([scan.paths, same, test], ignore_index=True)
     claim = sc.claim_paths(scan)
     m = h1.measurements(claim, paths, n_boot=200)
-    assert list(m) == ["zone_trained", "zone_untrained", "zone_1nn", "distance_to_1nn", "share_zone_mid",
+    assert list(m) == ["zone_gain_vs_untrained", "fraction_where_null_flips", "zone_untrained_where_flips",
+                       "zone_trained", "zone_untrained", "zone_1nn", "distance_to_1nn", "share_zone_mid",
                        "share_flip_untrained", "share_third_class", "share_flip_same_class", "zone_test_train",
                        "median_abs_first", "share_first_mid"]
     assert m["zone_trained"].value == pytest.approx((0.0 + 0.3 + 0.5 + 0.05 + 0.1 + 0 + 0.1 + 0) / 8)
     assert m["zone_trained"].n == 2 and "cluster" in m["zone_trained"].method
+    # Only seed 0's untrained network flips (zone 0.4 on its four paths); the 1-NN zones are 0, 0.05, 0.5, 0.
+    assert m["zone_untrained_where_flips"].value == pytest.approx(0.4) and m["zone_untrained_where_flips"].n == 1
+    closed, gap = 0.4 - np.array([0.0, 0.3, 0.5, 0.05]), 0.4 - np.array([0.0, 0.0, 0.0, 0.0])
+    assert m["fraction_where_null_flips"].value == pytest.approx(closed.mean() / gap.mean())
+    assert m["zone_gain_vs_untrained"].value == pytest.approx(claim["gain"].mean())
     assert m["zone_untrained"].value == pytest.approx((0.4 * 4 + 0.25 * 4) / 8)
     assert m["zone_1nn"].value == pytest.approx(0.0) and m["zone_1nn"].n == 4  # one rule, four paths
     assert m["share_zone_mid"].value == pytest.approx(6 / 8)
@@ -463,6 +599,9 @@ def test_stratum_table_means_per_model_then_per_stratum():
     assert table.index.tolist() == ["mnist/mlp", "mnist/cnn"] and table["models"].tolist() == [2, 1]
     assert table.loc["mnist/mlp", "zone"] == pytest.approx(0.1) and table.loc["mnist/cnn", "zone"] == 0.0
     assert table.loc["mnist/mlp", "gain"] == pytest.approx(0.15)
+    # Fractions: mnist/mlp seeds (0.25 - 0.1) / 0.25 each; mnist/cnn at the bisector, 1.
+    assert table.columns[:2].tolist() == ["models", "fraction"]
+    assert table.loc["mnist/mlp", "fraction"] == pytest.approx(0.6) and table.loc["mnist/cnn", "fraction"] == 1.0
     assert table.loc["mnist/mlp", "share_flip_same_class"] == 0.5  # only seed 0 has control paths
     assert np.isnan(table.loc["mnist/cnn", "share_flip_same_class"])
 
@@ -536,13 +675,15 @@ def test_write_results_writes_the_results_file(tmp_path, monkeypatch):
                       misfits=[misfit])
     history = hist.History("h", [{"epoch": 0}], pd.DataFrame(), pd.DataFrame(), 1)
     strata = pd.DataFrame({"models": [5], "gain": [0.2]}, index=["mnist/mlp"])
-    results.write_results(scan, strata, history, {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"})
+    results.write_results(scan, strata, history, {"m": Estimate(0.2, 0.1, 0.3, 5, "bootstrap")}, {"profile": "quick"},
+                          {"1-NN rule": Estimate(1.0, 1.0, 1.0, 30, "b")})
     stored = json.loads((tmp_path / "results" / "01_halfway_boundaries.json").read_text())
     assert stored["parameters"] == {"profile": "quick"}
     assert stored["results"]["per_model_seed"] == [{"arch": "mlp", "median_abs_first": 0.1}]
     assert stored["results"]["per_stratum"] == [{"stratum": "mnist/mlp", "models": 5, "gain": 0.2}]
     assert stored["results"]["history"] == [{"epoch": 0}] and stored["results"]["excluded"] == ["cnn/mnist/seed4"]
     assert stored["results"]["measurements"]["m"]["value"] == 0.2
+    assert stored["results"]["controls"]["1-NN rule"]["value"] == 1.0
 
 
 # --- the morph path and figures ---------------------------------------------------------------
@@ -576,7 +717,10 @@ def test_figures_build():
                                                                         "mid": [0.2, 0.4, 0.5, 0.6]}), 2)
     path = morph.MorphPath("mnist", torch.zeros(1, 2, 2), torch.ones(1, 2, 2), 0, 1, tuple("0123456789"),
                            torch.linspace(0, 1, 101), torch.zeros(101, 1, 2, 2), {"mlp": torch.full((101, 10), 0.1)})
+    family = {"1-NN rule": Estimate(1.0, 1.0, 1.0, 3, "b"),
+              "favoured 1-NN, ratio 4": Estimate(-0.3, -0.5, -0.1, 3, "b")}
     for fig in (fg.figure_flip_distributions(paths), fg.figure_gain(claim, pooled, strata),
+                fg.figure_gain(claim, pooled, strata, family, {"1-NN rule": "positive"}), fg.figure_either_side(family),
                 fg.figure_first_last(claim, rho), fg.figure_history(history), fg.figure_morph(path, t_mark=0.3)):
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
         matplotlib.pyplot.close(fig)

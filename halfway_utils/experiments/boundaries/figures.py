@@ -1,7 +1,8 @@
-"""Notebook 01's figures: flip distributions, the primary, first vs last flip, the history, one path."""
+"""Notebook 01's figures: flip distributions, the primary and its controls, first vs last flip, history, one path."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,33 +39,66 @@ def figure_flip_distributions(paths: pd.DataFrame) -> plt.Figure:
     return g.figure
 
 
+def _references(ax: plt.Axes, rule: Any = RULE) -> None:
+    """The rule's two references on a horizontal fraction axis: the null with its band, the margin, the ideal."""
+    ax.axvspan(rule.null_value - rule.band, rule.null_value + rule.band, color="grey", alpha=0.2, lw=0,
+               label=f"no effect: within {rule.band:g} of the null {rule.null_value:g}, or below it")
+    ax.axvline(rule.null_value, color="k", lw=0.8)
+    ax.axvline(rule.margin, color="r", ls="--", lw=1, label=f"margin {rule.margin:g}")
+    if rule.ideal is not None:
+        ax.axvline(rule.ideal, color="g", ls=":", lw=1, label=f"ideal {rule.ideal:g} (1-NN bisector)")
+
+
+def _intervals(ax: plt.Axes, rows: Sequence[tuple[str, Estimate, str]]) -> None:
+    """One point with its 95% interval per ``(label, estimate, colour)``, top to bottom."""
+    for k, (_, est, colour) in enumerate(rows):
+        err = np.nan_to_num([[est.value - est.low], [est.high - est.value]])
+        ax.errorbar([est.value], [k], xerr=err, fmt="o", capsize=3, color=colour)
+    ax.set(yticks=np.arange(len(rows)), yticklabels=[r[0] for r in rows])
+    ax.invert_yaxis()
+
+
 def figure_gain(claim: pd.DataFrame, pooled: Estimate, strata: Mapping[str, Estimate],
-                margin: float = RULE.margin) -> plt.Figure:
-    """Left: each model's mean flip zone, trained vs untrained vs the 1-NN rule; right: the primary per stratum."""
+                controls: Mapping[str, Estimate] | None = None, kinds: Mapping[str, str] | None = None) -> plt.Figure:
+    """Left: each model's mean flip zone, trained vs untrained vs the 1-NN rule; right: the primary per stratum,
+    pooled and for each control (``kinds``: name -> positive / negative), against the null, its band and the margin."""
     per_model = claim.groupby(["dataset", "arch", "seed"], sort=False)[["zone", "zone_untrained", "zone_1nn"]].mean()
     per_model = per_model.reset_index().assign(stratum=lambda d: d["dataset"] + "/" + d["arch"])
     long = per_model.melt(id_vars=["stratum", "seed"], value_vars=["zone_untrained", "zone", "zone_1nn"],
                           var_name="classifier", value_name="mean flip zone")
     long["classifier"] = long["classifier"].map({"zone_untrained": "untrained (null)", "zone": "trained",
                                                  "zone_1nn": "1-NN (bisector)"})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [3, 2.4]})
     sns.stripplot(data=long, x="stratum", y="mean flip zone", hue="classifier", dodge=True, ax=axes[0], size=5,
                   jitter=0.15)
     axes[0].axhline(UNIFORM_ZONE, color="grey", ls=":", lw=0.8)
     axes[0].set(ylim=(0, 0.5), xlabel="", title="mean max(|first − 0.5|, |last − 0.5|), one dot per model")
     axes[0].tick_params(axis="x", labelrotation=30, labelsize=8)
     axes[0].legend(fontsize=8)
-    names = [*strata, "pooled"]
-    ests = [*strata.values(), pooled]
-    values = np.array([e.value for e in ests])
-    err = np.array([[e.value - e.low for e in ests], [e.high - e.value for e in ests]])
-    axes[1].errorbar(values, np.arange(len(names)), xerr=np.nan_to_num(err), fmt="o", capsize=3)
-    axes[1].axvline(margin, color="r", ls="--", lw=1, label=f"margin {margin:g}")
-    axes[1].axvline(0, color="k", lw=0.6)
-    axes[1].set(yticks=np.arange(len(names)), yticklabels=names, xlabel="gain: untrained zone − trained zone",
-                title="primary (95% interval, models resampled)")
-    axes[1].invert_yaxis()
-    axes[1].legend(fontsize=8)
+    kinds = kinds or {}
+    rows = [(name, est, "C0") for name, est in [*strata.items(), ("pooled", pooled)]]
+    rows += [(f"{kinds.get(name, 'control')}: {name}", est, "C2" if kinds.get(name) == "positive" else "C3")
+             for name, est in (controls or {}).items()]
+    _references(axes[1])
+    _intervals(axes[1], rows)
+    axes[1].tick_params(axis="y", labelsize=8)
+    axes[1].set(xlabel="fraction of the way from the untrained network (0) to the 1-NN bisector (1)",
+                title="primary, zoo (blue) and controls (95% intervals)")
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def figure_either_side(family: Mapping[str, Estimate]) -> plt.Figure:
+    """The primary of each member of the two control families (kernel machines by bandwidth, favoured 1-NN rules
+    by ratio), against the null, its band and the margin: real classifiers land on both sides."""
+    rows = [(name, est, "C2" if "kernel" in name or name.startswith("1-NN") else "C3") for name, est in family.items()]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    _references(ax)
+    _intervals(ax, rows)
+    ax.set(xlabel="fraction of the way from the untrained network (0) to the 1-NN bisector (1)",
+           title="Classifiers built to meet halfway, and less and less so")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -15,8 +15,8 @@ from .scan import ZooScan
 
 
 def write_results(scan: ZooScan, strata: pd.DataFrame, history: History, values: Mapping[str, Estimate],
-                  parameters: Mapping[str, Any]) -> Path:
-    """Write ``results/01_halfway_boundaries.json``."""
+                  parameters: Mapping[str, Any], controls: Mapping[str, Estimate] | None = None) -> Path:
+    """Write ``results/01_halfway_boundaries.json`` (``controls``: the primary of each control classifier)."""
     return save_results(NOTEBOOK, {"per_model_seed": scan.rows, "per_stratum": strata.reset_index(
         names="stratum").to_dict("records"), "history": history.rows, "measurements": values,
-        "excluded": [r.config.label for r in scan.misfits]}, dict(parameters))
+        "controls": dict(controls or {}), "excluded": [r.config.label for r in scan.misfits]}, dict(parameters))

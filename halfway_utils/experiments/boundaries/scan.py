@@ -5,7 +5,8 @@
 untrained (:func:`halfway_utils.zoo.untrained`, its epoch-0 weights: the null) and with the 1-NN
 rule of the training subset (:class:`halfway_utils.methods.neighbors.NearestNeighbor`, whose
 boundary along a segment is the Voronoi bisector: what "exactly halfway" looks like).
-:func:`claim_paths` lines the three up, one row per (model, claim path).
+:func:`claim_paths` lines the three up, one row per (model, claim path); :func:`stand_in` puts another
+classifier's flips (a control's) in place of every model's, against the same nulls and ideal.
 """
 from __future__ import annotations
 
@@ -135,15 +136,14 @@ def claim_paths(scan: ZooScan) -> pd.DataFrame:
     """One row per (fitted model, claim path): the trained net's zone, its untrained net's, the 1-NN rule's.
 
     Columns: ``zone`` (trained, no flip = 0.5), ``zone_untrained`` (no flip = 0.25, the null),
-    ``untrained_flip``, ``zone_1nn``, ``gain = zone_untrained - zone`` (the primary's per-path
-    value: positive when training moved the flips toward the middle), ``mid`` / ``mid_1nn``
-    (the flips' midpoints) and ``to_1nn = |mid - mid_1nn|`` (NaN unless both flip).
+    ``untrained_flip``, ``zone_1nn``, ``closed = zone_untrained - zone`` and ``gap = zone_untrained
+    - zone_1nn`` (the primary's per-path parts: the way from the null toward the bisector that
+    training closed, and the whole way), ``gain`` (= ``closed``, the former primary), ``mid`` /
+    ``mid_1nn`` (the flips' midpoints) and ``to_1nn = |mid - mid_1nn|`` (NaN unless both flip).
     """
     net = scan.paths[scan.paths["kind"] == CLAIM_KIND]
     out = net[[*KEYS, "first_flip", "last_flip", "abs_first", "first_mid", "has_flip", "third_class",
                "distance"]].reset_index(drop=True)
-    out["zone"] = flip_zone(out["first_flip"], out["last_flip"])
-    out["mid"] = flip_mid(out["first_flip"], out["last_flip"])
     null = scan.untrained[KEYS].assign(
         zone_untrained=flip_zone(scan.untrained["first_flip"], scan.untrained["last_flip"], no_flip=UNIFORM_ZONE),
         untrained_flip=scan.untrained["has_flip"].to_numpy())
@@ -152,6 +152,30 @@ def claim_paths(scan: ZooScan) -> pd.DataFrame:
         mid_1nn=flip_mid(scan.nearest["first_flip"], scan.nearest["last_flip"]))
     out = out.merge(null, on=KEYS, how="left", validate="one_to_one")
     out = out.merge(ref, on=["dataset", "path"], how="left", validate="many_to_one")
-    out["gain"] = out["zone_untrained"] - out["zone"]
+    return with_zone(out)
+
+
+def with_zone(out: pd.DataFrame) -> pd.DataFrame:
+    """Add (or redo) ``zone``, ``mid``, ``closed``, ``gap``, ``gain`` and ``to_1nn`` from the flips and references."""
+    out = out.copy()
+    out["zone"] = flip_zone(out["first_flip"], out["last_flip"])
+    out["mid"] = flip_mid(out["first_flip"], out["last_flip"])
+    out["closed"] = out["zone_untrained"] - out["zone"]
+    out["gap"] = out["zone_untrained"] - out["zone_1nn"]
+    out["gain"] = out["closed"]
     out["to_1nn"] = (out["mid"] - out["mid_1nn"]).abs()
     return out
+
+
+def stand_in(claim: pd.DataFrame, flips: pd.DataFrame) -> pd.DataFrame:
+    """``claim`` with each model's flips replaced by another classifier's on the same paths (a control).
+
+    ``flips`` has one row per (dataset, path) with ``first_flip``, ``last_flip``, ``has_flip`` and
+    ``third_class`` (a scan of :func:`scan_model`); each model's untrained network and the 1-NN
+    rule stay: the classifier is measured against the same nulls and the same ideal as the zoo.
+    """
+    cols = ["first_flip", "last_flip", "has_flip", "third_class"]
+    base = claim.drop(columns=[c for c in [*cols, "abs_first", "first_mid"] if c in claim])
+    out = base.merge(flips[["dataset", "path", *cols]], on=["dataset", "path"], how="left",
+                     validate="many_to_one")
+    return with_zone(out)
