@@ -39,22 +39,34 @@
 # copies the 1-NN inflates E, so E errs against the claim). Then
 # kappa = (O − E) / (1 − E): 0 for independent errors, 1 for a network that copies the 1-NN.
 #
-# **Null and rule.** Null: independent errors (kappa 0). The claim needs the network to take the
-# 1-NN's label where the 1-NN errs, more than halfway from independence to copying: **kappa > 0.5
-# on the whole 95% interval**, decided per (dataset, arch) stratum and pooled (the pooled verdict
-# is the ledger's), on fitted models only (training accuracy ≥ the zoo's target; others are
-# named and excluded), with the model as the unit of replication: a two-level bootstrap that
-# resamples models, then the inputs of each. Why this null and not a weaker one: a class-level
-# (marginal) independence would already be beaten by any pair of classifiers that confuse the
-# same classes; conditioning on the true class leaves only the inputs' own labels. Two
-# independently trained networks share errors too (hard inputs are hard for every classifier),
-# so the same kappa of each network against another seed's network is reported beside the
-# primary: it is how much any two fitted classifiers share their errors.
+# **The ceiling, and the primary on a scale from the null to the ideal.** Copying the 1-NN
+# (kappa 1) is not a reachable ideal: two networks of the same architecture and data, trained
+# from different seeds, share their errors too (hard inputs are hard for every classifier), but
+# far from fully. The same kappa of each network against the next seed's network, measured in
+# the same run, is the most error sharing networks reach with each other: the **ceiling**. The
+# primary is the ratio **kappa(net, pixel 1-NN) / kappa(net, replicate net)**: 0 is independent
+# errors, 1 is "the 1-NN is as close to the network as another such network is", which is what
+# "labels unseen inputs like the 1-NN rule" means when the networks themselves are not
+# deterministic. The two kappas come from the same models, so the bootstrap resamples models
+# (within each stratum) once for both, then the inputs of each. The raw kappa and the ceiling are
+# reported beside it.
 #
-# **Controls, reported only.** Random labels: one labeling per seed (at least three), trained to
-# the target, their test accuracy against chance (0.1) with an interval over labelings, and
-# notebook 01's H1 statistic next to true-label models of the same subset. A width sweep of the
-# MLP, each width trained to the target (or reported as not converged).
+# **Null and rule.** Null: independent errors (0), with an equivalence band of 0.1 (a tenth of the
+# way to the ideal: "no effect" when the whole interval lies below it). The claim needs **the
+# primary > 0.5 on the whole 95% interval** (supported); beyond the null but short of 0.5 reads
+# *weaker than claimed*. Decided per (dataset, arch) stratum and pooled (the pooled verdict is the
+# ledger's), on fitted models only (training accuracy ≥ the zoo's target; others are named and
+# excluded), with the model as the unit of replication. Why this null and not a weaker one: a
+# class-level (marginal) independence would already be beaten by any pair of classifiers that
+# confuse the same classes; conditioning on the true class leaves only the inputs' own labels.
+#
+# **Controls, decided by the same rule.** Positive: an RBF (Parzen-window) kernel classifier of
+# the same training subset with a small bandwidth, a classifier built to label an input by the
+# training samples nearest to it. Negative: a noisy oracle with the networks' per-class accuracy
+# and confusions whose errors are drawn independently of the input. Both are measured by the
+# zoo's kappa code and put on the zoo's scale (over the zoo's ceiling). **Reported only:** random
+# labels (one labeling per seed, trained to the target, test accuracy against chance 0.1, notebook
+# 01's H1 statistic next to true-label models of the same subset) and a width sweep of the MLP.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -76,6 +88,9 @@ width_epochs = 200
 n_pairs = 300
 grid = 17
 n_boot = 1000
+kernel_bandwidth = 0.25
+kernel_sweep = [0.1, 0.25, 0.5, 1.0, 2.0]
+oracle_seeds = [0, 1, 2, 3, 4]
 device = None
 
 # %% [markdown]
@@ -128,21 +143,24 @@ columns = ["fitted", "epochs_trained", "train_acc", *generalization.AGREEMENT_KE
 agree.groupby(["dataset", "arch"])[columns].mean().round(3)
 
 # %% [markdown]
-# ## The primary: errors shared with the pixel 1-NN, per stratum
-# The kappa of each stratum (fitted models, intervals over models) against the pixel 1-NN, and
-# beside it the same kappa of each network against the next seed's network.
+# ## The primary: errors shared with the pixel 1-NN over the replicate ceiling, per stratum
+# Per stratum (fitted models, intervals over models): the primary, the raw kappa against the pixel
+# 1-NN and the ceiling, the same kappa of each network against the next seed's network.
 
 # %%
-pooled, strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "pixel_nn"), n_boot=n_boot)
+pooled, strata = generalization.primary_by_stratum(per_sample, n_boot=n_boot)
+raw_pooled, raw_strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "pixel_nn"),
+                                                         n_boot=n_boot)
 net_pooled, net_strata = generalization.kappa_by_stratum(generalization.error_groups(per_sample, "net"),
                                                          n_boot=n_boot)
-strata_table = generalization.h2.strata_table(agree, strata, net_strata, pixel_acc)
+strata_table = generalization.h2.strata_table(agree, raw_strata, net_strata, pixel_acc, strata)
+print(f"pooled primary {pooled}; raw kappa {raw_pooled}; ceiling {net_pooled}")
 strata_table.round(3)
 
 # %% [markdown]
-# One dot per fitted model (against the pixel 1-NN) or model pair (against another network), per
-# stratum; the bars are the stratum's two-level bootstrap intervals. Dashed: the rule's margin
-# 0.5; dotted: independent errors (0).
+# The raw kappas behind the primary: one dot per fitted model (against the pixel 1-NN) or model
+# pair (against another network, the ceiling), per stratum; the bars are the stratum's two-level
+# bootstrap intervals; dotted: independent errors (0). The primary is the first over the second.
 
 # %%
 kappas = generalization.model_kappas(per_sample)
@@ -153,13 +171,90 @@ for shift, (value, low, high) in [(-0.2, ("kappa_pixel_1nn", "low", "high")),
     t = strata_table
     ax.errorbar(t.index + shift, t[value], [t[value] - t[low], t[high] - t[value]], fmt="none", color="black",
                 capsize=4, lw=1.2)
-ax.axhline(generalization.h2.RULE.margin, color="grey", ls="--", lw=0.8)
 ax.axhline(0.0, color="grey", ls=":", lw=0.8)
 ax.set(ylim=(-0.1, 1.0), xlabel="", ylabel="shared-error kappa",
        title="Where the reference errs, does the network make the same error? (beyond independent errors)")
 ax.legend(title="reference", fontsize=8)
 fig.tight_layout()
 figs.save(fig, "02_shared_errors")
+plt.show()
+
+# %% [markdown]
+# ## The margin and why the primary can land on either side
+# **Margin 0.5, band 0.1, and why.** On this scale 1 is the ceiling two replicate networks reach
+# with each other in this run, so the margin is a fraction of that ceiling, not a value of kappa:
+# "labels unseen inputs like the 1-NN rule" asks the 1-NN to be at least *half as close* to a
+# network as another network of its kind is. Half the way from the null to the ideal is the
+# smallest reading of "like" that is not merely "beyond independence" (that is *weaker than
+# claimed*); the band, a tenth of the way, is the zone where sharing is too small to call an
+# effect. Neither number is read off the results: both are fractions of the scale.
+#
+# **The reach.** With a stratum's ceiling and its expected share E fixed, the primary runs from
+# −E/(1−E) over the ceiling (a network that never gives the 1-NN's wrong label) to 1 over the
+# ceiling (one that always does): every stratum's range holds both the band and the margin, so
+# the numbers can land on either side. The controls below land on both.
+
+# %%
+reach = generalization.reach(per_sample)
+reach.round(3)
+
+# %% [markdown]
+# ## Controls beside the zoo
+# Positive: the RBF kernel machine of each data set's training subset with bandwidth
+# `kernel_bandwidth` × the median distance from a training sample to its nearest other one (the
+# weight of each training sample falls with its distance: built to generalize by input-space
+# proximity, yet not the 1-NN rule itself). Negative: `oracle_seeds` noisy oracles, each giving the
+# true label with the zoo networks' per-class accuracy (pooled over the data set's fitted
+# networks) and otherwise a wrong label drawn from their confusion rates, independently of the
+# input. Both go through the zoo's kappa code and over the zoo's pooled ceiling (resampled in the
+# same bootstrap); a deterministic control's interval is over its inputs, the oracles' over seeds.
+
+# %%
+control_table = generalization.control_rows(data, per_sample, datasets=datasets, bandwidth=kernel_bandwidth,
+                                            oracle_seeds=oracle_seeds)
+controls = generalization.control_estimates(control_table, per_sample, n_boot=n_boot)
+control_summary = control_table.groupby(["arch", "dataset"])[["correct", "agree_pixel"]].mean()
+print("\n".join(f"{c.kind:8s} {c.name:20s} {c.estimate}  {generalization.h2.RULE.judge(c.estimate)}"
+                for c in controls))
+control_summary.round(3)
+
+# %% [markdown]
+# The kernel machine's bandwidth moves it from the 1-NN rule (small) to a wide kernel that weighs
+# many training samples: the same primary for each bandwidth factor, pooled over the data sets.
+# A classifier built on input-space proximity reads *supported* only while its kernel is narrow;
+# a wide one shares the 1-NN's errors about as much as the networks do.
+
+# %%
+sweep = generalization.bandwidth_sweep(data, per_sample, datasets=datasets, factors=kernel_sweep, n_boot=n_boot)
+sweep.round(3)
+
+# %% [markdown]
+# Left: the primary per stratum and pooled, and the two controls, with their 95% intervals. Right:
+# the kernel machine across bandwidths (the positive control's bandwidth marked). Dotted: the null
+# (0) with its band (shaded); dashed: the margin 0.5; solid grey: the ideal (1).
+
+# %%
+rule = generalization.h2.RULE
+rows = [(name, e, "zoo") for name, e in strata.items()] + [("pooled", pooled, "zoo")]
+rows += [(c.name, c.estimate, c.kind) for c in controls]
+colors = {"zoo": "tab:blue", "positive": "tab:green", "negative": "tab:red"}
+fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
+for ax in axes:
+    ax.axhspan(rule.null_value - rule.band, rule.null_value + rule.band, color="grey", alpha=0.15, lw=0)
+    ax.axhline(rule.null_value, color="grey", ls=":", lw=0.8)
+    ax.axhline(rule.margin, color="grey", ls="--", lw=0.8)
+    ax.axhline(rule.ideal, color="grey", lw=0.8)
+for k, (_, e, kind) in enumerate(rows):
+    axes[0].errorbar(k, e.value, [[e.value - e.low], [e.high - e.value]], fmt="o", color=colors[kind], capsize=4)
+axes[0].set_xticks(range(len(rows)), [name for name, _, _ in rows], rotation=30, ha="right")
+axes[0].set(ylabel="kappa with 1-NN / kappa with a replicate", title="zoo (blue) and controls (green +, red −)")
+axes[1].errorbar(sweep["factor"], sweep["primary"], [sweep["primary"] - sweep["low"],
+                                                     sweep["high"] - sweep["primary"]], fmt="o-", color="tab:green",
+                 capsize=3)
+axes[1].axvline(kernel_bandwidth, color="tab:green", ls=":", lw=0.8)
+axes[1].set(xscale="log", xlabel="bandwidth / median nearest-neighbour distance", title="RBF kernel machine")
+fig.tight_layout()
+figs.save(fig, "02_controls")
 plt.show()
 
 # %% [markdown]
@@ -281,20 +376,24 @@ plt.show()
 # the notes.
 
 # %%
-measurements = generalization.h2.measurements(per_sample, random_table, n_boot=n_boot, net_pooled=net_pooled)
+measurements = generalization.h2.measurements(per_sample, random_table, n_boot=n_boot, net_pooled=net_pooled,
+                                              raw_pooled=raw_pooled)
 notes = generalization.h2.notes(agree, random_table, widths_table, misfits, archs=archs, random_archs=random_archs,
-                                random_datasets=random_datasets, random_n_train=random_n_train)
+                                random_datasets=random_datasets, random_n_train=random_n_train, bandwidths=sweep)
 claim = generalization.h2.record(pooled, strata, measurements, replicates=int(agree["fitted"].sum()),
-                                 figures=figs.names, parameters=P, notes=notes)
-generalization.write_results(agree, strata_table, kappas, random_table, widths_table, measurements, P)
+                                 figures=figs.names, parameters=P, notes=notes, controls=controls)
+generalization.write_results(agree, strata_table, kappas, random_table, widths_table, measurements, P,
+                             controls=pd.DataFrame([c.row(generalization.h2.RULE) for c in controls]),
+                             bandwidths=sweep)
 
 # %% [markdown]
 # ## Verdict
-# Computed by the ledger: the rule, the null, the verdict of each stratum and pooled, every
-# reported measurement and the notes. A stratum whose whole interval lies below 0.5 is *not
-# supported*: there the network does not make the pixel 1-NN's errors as the halfway reading
-# says, an honest result, not a failure of the notebook; compare it with the kappa between two
-# networks (`shared_error_kappa_net_vs_net`) to see how much any two fitted classifiers share.
+# Computed by the ledger: the rule, the null, the verdict of each stratum and pooled, the controls'
+# verdicts (each must read as built: the positive *supported*, the negative *no effect*), every
+# reported measurement (the raw kappa `shared_error_kappa_pixel_1nn` and the ceiling
+# `shared_error_kappa_net_vs_net` among them) and the notes. A stratum whose interval lies beyond
+# the null but below 0.5 reads *weaker than claimed*: the networks share the 1-NN's errors beyond
+# independence, but less than half as much as they share another network's.
 
 # %%
 print(claim.summary())

@@ -3,9 +3,10 @@
 Hand-made two-feature models with a known boundary (class 1 where x0 > t), hand-placed
 training and test points, and hand-computed answers; no training and no data sets (the
 runs' ``train`` and ``load_split`` are replaced by fakes). The decision rule gets
-known-answer tests on synthetic predictions: a network that copies the 1-NN rule gives
-"supported", one whose errors are independent of the 1-NN's "not supported", one that
-copies it on half of its errors "inconclusive".
+known-answer tests on synthetic predictions: networks that share errors among themselves and
+copy the 1-NN rule give "supported", ones whose errors are independent of the 1-NN's "no
+effect", ones that copy it on a fifth of its errors "weaker than claimed". The controls (an RBF
+kernel machine and a noisy oracle) run on small Gaussian data sets beside small trained MLPs.
 """
 from __future__ import annotations
 
@@ -22,16 +23,18 @@ import torch
 from torch import nn
 
 from halfway_utils import zoo
-from halfway_utils.evidence import stats
+from halfway_utils.evidence import claims, stats
 from halfway_utils.experiments import generalization as gen
 from halfway_utils.experiments.generalization import agreement as agr
+from halfway_utils.experiments.generalization import ceiling as cl
+from halfway_utils.experiments.generalization import control_systems as cs
 from halfway_utils.experiments.generalization import controls as ctl
 from halfway_utils.experiments.generalization import h2
 from halfway_utils.experiments.generalization import kappa as kp
 from halfway_utils.experiments.generalization import results as res
 from halfway_utils.infra import params
 from halfway_utils.methods import segments
-from halfway_utils.models import Normalize, StagedNet
+from halfway_utils.models import Normalize, StagedNet, predict
 from halfway_utils.train import TrainResult
 
 
@@ -76,18 +79,20 @@ def test_parameters_are_the_notebooks_rules():
     assert list(gen.PARAMETERS) == [
         "profile", "datasets", "archs", "seeds", "n_train", "n_test", "grid", "n_boot", "device",
         "random_datasets", "random_archs", "random_seeds", "random_n_train", "random_epochs", "widths",
-        "width_dataset", "width_n_train", "width_seeds", "width_epochs", "n_pairs"]
+        "width_dataset", "width_n_train", "width_seeds", "width_epochs", "n_pairs", "kernel_bandwidth",
+        "kernel_sweep", "oracle_seeds"]
     good = {"profile": "quick", "datasets": ["mnist"], "archs": ["mlp"], "seeds": [0], "n_train": 2000,
             "n_test": None, "grid": 17, "n_boot": 100, "device": None, "random_datasets": ["mnist"],
             "random_archs": ["cnn"], "random_seeds": [1], "random_n_train": 500, "random_epochs": 60,
             "widths": [1, 100000], "width_dataset": "fashion_mnist", "width_n_train": 1000,
             "width_seeds": [0], "width_epochs": 200,
-            "n_pairs": 10}
+            "n_pairs": 10, "kernel_bandwidth": 0.25, "kernel_sweep": [0.1, 2], "oracle_seeds": [0, 1]}
     assert params.validate(good, gen.PARAMETERS) == good
     for name, bad in [("n_pairs", 9), ("n_pairs", 100001), ("random_epochs", 0), ("widths", [0]),
                       ("random_n_train", 60001), ("random_n_train", 9), ("width_dataset", "cifar"),
                       ("random_archs", ["vgg"]), ("random_seeds", [-1]), ("grid", 2), ("n_boot", 99),
-                      ("width_epochs", 0), ("width_n_train", 5)]:
+                      ("width_epochs", 0), ("width_n_train", 5), ("kernel_bandwidth", 0),
+                      ("kernel_sweep", []), ("oracle_seeds", [-1])]:
         with pytest.raises(params.ParameterError, match=name):
             params.validate({**good, name: bad}, gen.PARAMETERS)
 
@@ -186,21 +191,26 @@ def test_kappa_edges():
 
 
 def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc: float = 0.9,
-              stratum_seed: int = 0, dataset: str = "mnist", arch: str = "mlp") -> pd.DataFrame:
+              stratum_seed: int = 0, dataset: str = "mnist", arch: str = "mlp", shared: float = 0.0,
+              copy_rate: float = 0.1) -> pd.DataFrame:
     """Per-sample rows of one stratum: a fixed 1-NN rule (accuracy ``acc_ref``), and per seed a
-    network whose errors are independent of it, copy it (``"copy"``), or copy it on half of the
-    inputs where it errs (``"half"``)."""
+    network whose errors are independent of it, copy it (``"copy"``), or copy it on half
+    (``"half"``) or a ``copy_rate`` (``"partial"``) of the inputs where it errs. With ``shared`` > 0
+    each network takes its label from one template network of the stratum (errors independent of
+    the 1-NN's) on that share of the inputs: replicates then share errors (a ceiling above 0)."""
     rng = np.random.default_rng(1000 + stratum_seed)
     y = rng.integers(0, 10, n)
     pixel = np.where(rng.random(n) < acc_ref, y, (y + rng.integers(1, 10, n)) % 10)
+    template = np.where(rng.random(n) < acc, y, (y + rng.integers(1, 10, n)) % 10)
     frames = []
     for seed in seeds:
         r = np.random.default_rng(seed + 10 * stratum_seed)
         pred = np.where(r.random(n) < acc, y, (y + r.integers(1, 10, n)) % 10)
+        pred = np.where(r.random(n) < shared, template, pred)
         if kind == "copy":
             pred = pixel.copy()
-        elif kind == "half":
-            pred = np.where((pixel != y) & (r.random(n) < 0.5), pixel, pred)
+        elif kind in ("half", "partial"):
+            pred = np.where((pixel != y) & (r.random(n) < (0.5 if kind == "half" else copy_rate)), pixel, pred)
         frames.append(pd.DataFrame({"dataset": dataset, "arch": arch, "seed": seed, "label": y, "pred": pred,
                                     "pixel_nn": pixel, "feature_nn": pred, "correct": (pred == y).astype(float),
                                     "agree_pixel": (pred == pixel).astype(float), "agree_feature": 1.0,
@@ -208,17 +218,14 @@ def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc
     return pd.concat(frames, ignore_index=True)
 
 
-@pytest.mark.parametrize(("kind", "verdict"), [("copy", "supported"), ("independent", "not supported"),
-                                               ("half", "inconclusive")])
-def test_kappa_estimate_known_answers(kind, verdict):
+@pytest.mark.parametrize(("kind", "around"), [("copy", 1.0), ("independent", 0.0), ("half", 0.5)])
+def test_kappa_estimate_known_answers(kind, around):
     groups = kp.error_groups(_simulate(kind))["mnist/mlp"]
     est = kp.kappa_estimate([(s, e) for _, s, e in groups], n_boot=400)
     assert est.n == 5 and est.method.startswith("two-level")
-    assert h2.RULE.condition.judge(est) == verdict
+    assert est.low <= around <= est.high and abs(est.value - around) < 0.05
     if kind == "copy":
         assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
-    if kind == "independent":
-        assert abs(est.value) < 0.05
 
 
 def test_kappa_estimate_resamples_models_not_inputs():
@@ -266,9 +273,9 @@ def test_net_vs_net_kappa_known_answers():
     assert abs(independent.value) < 0.05 and independent.n == 5
 
 
-def _three_strata(kinds=("copy", "independent", "half")) -> pd.DataFrame:
+def _three_strata(kinds=("copy", "independent", "half"), shared: float = 0.0) -> pd.DataFrame:
     names = [("mnist", "mlp"), ("mnist", "cnn"), ("fashion_mnist", "mlp")]
-    return pd.concat([_simulate(kind, stratum_seed=i, dataset=d, arch=a)
+    return pd.concat([_simulate(kind, stratum_seed=i, dataset=d, arch=a, shared=shared)
                       for i, (kind, (d, a)) in enumerate(zip(kinds, names))], ignore_index=True)
 
 
@@ -276,7 +283,8 @@ def test_kappa_by_stratum_and_model_kappas():
     rows = _three_strata()
     pooled, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=300)
     assert list(strata) == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
-    assert [h2.RULE.condition.judge(strata[k]) for k in strata] == ["supported", "not supported", "inconclusive"]
+    for est, around in zip(strata.values(), (1.0, 0.0, 0.5)):
+        assert est.low <= around <= est.high
     assert pooled.n == 15 and 0.3 < pooled.value < 0.7
     kappas = kp.model_kappas(rows)
     assert len(kappas) == 30 and set(kappas.reference) == {"pixel 1-NN", "another network"}
@@ -286,27 +294,167 @@ def test_kappa_by_stratum_and_model_kappas():
 
 @pytest.mark.parametrize(("kinds", "pooled_verdict"), [
     (("copy", "copy", "copy"), "supported"),
-    (("independent", "independent", "independent"), "not supported"),
-    (("copy", "independent", "half"), None),  # whatever the pooled interval gives
+    (("independent", "independent", "independent"), "no effect"),
+    (("partial", "partial", "partial"), "weaker than claimed"),
+    (("copy", "independent", "partial"), None),  # whatever the pooled interval gives
 ])
 def test_record_decides_by_the_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, pooled_verdict):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    rows = _three_strata(kinds)
-    pooled, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=300)
+    rows = _three_strata(kinds, shared=0.8)
+    pooled, strata = cl.primary_by_stratum(rows, n_boot=300)
     measurements = {"shared_error_kappa_net_vs_net": stats.Estimate(0.7, 0.6, 0.8, 15, "m")}
+    controls = [claims.Control("pos", claims.POSITIVE, stats.Estimate(1.2, 1.1, 1.3, 2, "b"), "built to copy"),
+                claims.Control("neg", claims.NEGATIVE, stats.Estimate(0.0, -0.03, 0.04, 5, "b"), "independent")]
     claim = h2.record(pooled, strata, measurements, replicates=15, figures=["figures/02_shared_errors.png"],
-                      parameters={"profile": "quick"}, notes="n")
-    assert claim.verdict == (pooled_verdict or h2.RULE.condition.judge(pooled))
+                      parameters={"profile": "quick"}, notes="n", controls=controls)
+    assert claim.verdict == (pooled_verdict or h2.RULE.judge(pooled))
     stored = json.loads((tmp_path / "results" / "claims" / "H2.json").read_text())
     assert stored["primary"] == h2.PRIMARY and stored["primary"] in stored["measurements"]
     assert stored["margin"] == 0.5 and "independent errors" in stored["null"]
+    assert (stored["null_value"], stored["band"], stored["ideal"]) == (0.0, 0.1, 1.0)
+    assert "replicate" in stored["margin_reason"] and stored["scale"].startswith("0 = independent errors")
     assert stored["replicates"] == 15 and stored["notebook"] == "02_generalization"
     assert [s["stratum"] for s in stored["strata"]] == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
-    want = {"copy": "supported", "independent": "not supported", "half": "inconclusive"}
+    want = {"copy": "supported", "independent": "no effect", "partial": "weaker than claimed"}
     assert [s["verdict"] for s in stored["strata"]] == [want[k] for k in kinds]
     assert all(s["n"] == 5 for s in stored["strata"])
-    assert len(stored["rule_changes"]) == 1 and "issue 13" in stored["rule_changes"][0]
+    assert [(c["name"], c["verdict"], c["as_built"]) for c in stored["controls"]] == [
+        ("pos", "supported", True), ("neg", "no effect", True)]
+    assert claims.control_problems(stored["controls"]) == [] and stored["margin_curve"]
+    assert len(stored["rule_changes"]) == 2 and "issue 13" in stored["rule_changes"][0]
+    assert stored["rule_changes"][1].startswith("2026-12-04: ") and "issue 20" in stored["rule_changes"][1]
     assert stored["figures"] == ["02_shared_errors.png"] and stored["statement"] == h2.STATEMENT
+
+
+# --- the primary on the replicate ceiling's scale --------------------------------------------------
+
+def test_ratio_estimate_known_answers_and_joint_resampling():
+    # Numerator kappa 0.3 (E = 0), ceiling 0.6: ratio 0.5 in every replicate when every unit is alike.
+    units = [((np.r_[np.ones(30), np.zeros(70)], np.zeros(100)), (np.r_[np.ones(60), np.zeros(40)], np.zeros(100)))]
+    est = cl.ratio_estimate(units * 4, n_boot=200)
+    assert est.value == pytest.approx(0.5) and est.n == 4 and est.low < 0.5 < est.high  # inputs resampled
+    # Units that carry their own ceiling: a model that shares more with the 1-NN shares more with its
+    # replicate too; resampled jointly the ratio stays 0.5, resampled apart it would spread.
+    joint = [((np.full(50, v), np.zeros(50)), (np.full(50, 2 * v), np.zeros(50))) for v in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    tight = cl.ratio_estimate(joint, n_boot=300)
+    assert (tight.value, tight.low, tight.high) == (pytest.approx(0.5), pytest.approx(0.5), pytest.approx(0.5))
+    apart = cl.ratio_estimate([(a, None) for a, _ in joint] + [(None, b) for _, b in joint],
+                              ["num"] * 5 + ["den"] * 5, n_boot=300)
+    assert apart.value == pytest.approx(0.5) and apart.low < 0.45 and apart.high > 0.55 and apart.n == 5
+    assert np.isnan(cl.ratio_estimate([((np.ones(5), np.zeros(5)), (np.zeros(5), np.zeros(5)))], n_boot=10).value)
+    with pytest.raises(ValueError, match="one label per unit"):
+        cl.ratio_estimate(units, ["a", "b"], n_boot=10)
+
+
+def test_the_primary_can_land_on_either_side_and_reach_holds_both_references():
+    verdicts = {}
+    for kind in ("copy", "independent", "partial"):
+        pooled, _ = cl.primary_by_stratum(_simulate(kind, shared=0.8), n_boot=300)
+        verdicts[kind] = h2.RULE.judge(pooled)
+    assert verdicts == {"copy": "supported", "independent": "no effect", "partial": "weaker than claimed"}
+    reach = cl.reach(_simulate("independent", shared=0.8))
+    row = reach.iloc[0]
+    assert row["lowest"] < 0 and row["highest"] > h2.RULE.margin and 0.5 < row["ceiling"] < 1
+    assert row["lowest"] <= row["primary"] <= row["highest"]
+
+
+def test_zoo_units_pair_each_model_with_its_replicate_and_no_ceiling_alone():
+    rows = _simulate("independent", seeds=[0, 1, 2], shared=0.8)
+    units = cl.zoo_units(rows)["mnist/mlp"]
+    pixel, net = kp.error_groups(rows)["mnist/mlp"], kp.error_groups(rows, "net")["mnist/mlp"]
+    assert len(units) == 3
+    for (a, b), (_, ps, _), (_, ns, _) in zip(units, pixel, net):
+        assert a[0].tolist() == ps.tolist() and b[0].tolist() == ns.tolist()
+    alone = cl.zoo_units(rows[rows.seed == 0])["mnist/mlp"]
+    assert len(alone) == 1 and alone[0][1] is None
+    assert np.isnan(cl.primary_by_stratum(rows[rows.seed == 0], n_boot=10)[0].value)
+
+
+# --- the controls ---------------------------------------------------------------------------------
+
+def _blobs(n: int, seed: int, k: int = 4, d: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points of ``k`` overlapping Gaussian classes in ``d`` dimensions, shaped like images."""
+    means = torch.randn(k, d, generator=torch.Generator().manual_seed(99)) * 0.5
+    y = torch.arange(n) % k
+    return (means[y] + torch.randn(n, d, generator=torch.Generator().manual_seed(seed))).view(n, 1, 1, d), y
+
+
+def _toy_zoo(seeds=range(5)) -> tuple[dict[str, agr.DataSet], pd.DataFrame]:
+    """A four-class data set (200 training, 1000 test points) and small MLPs trained on it, in the zoo's layout."""
+    (xtr, ytr), (xte, yte) = _blobs(200, 1), _blobs(1000, 2)
+    data = {"toy": agr.DataSet(xtr, ytr, xte, yte, agr.nn_labels(xtr, ytr, xte), 200)}
+    frames = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Flatten(), nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 4))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(150):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(xtr), ytr).backward()
+            opt.step()
+        frames.append(pd.DataFrame({"dataset": "toy", "arch": "mlp", "seed": seed, "label": yte.numpy(),
+                                    "pred": predict(net, xte).numpy(), "pixel_nn": data["toy"].pixel_nn.numpy(),
+                                    "fitted": True}))
+    return data, pd.concat(frames, ignore_index=True)
+
+
+def test_controls_read_as_built_through_the_zoo_s_kappa_code():
+    data, zoo_rows = _toy_zoo()
+    assert 0.3 < (zoo_rows["pred"] == zoo_rows["label"]).mean() < 0.95  # errors to share, not a trivial task
+    rows = cs.control_rows(data, zoo_rows, datasets=["toy"], bandwidth=0.25, oracle_seeds=range(5))
+    assert set(rows["arch"]) == {cs.POSITIVE, cs.NEGATIVE} and rows.query("arch == @cs.NEGATIVE")["seed"].nunique() == 5
+    controls = cs.control_estimates(rows, zoo_rows, n_boot=300)
+    verdicts = {c.kind: h2.RULE.judge(c.estimate) for c in controls}
+    assert verdicts == {claims.POSITIVE: claims.SUPPORTED, claims.NEGATIVE: claims.NO_EFFECT}
+    assert claims.control_problems([c.row(h2.RULE) for c in controls]) == []
+    # The oracles have about the networks' accuracy; the zoo itself lands between the controls.
+    oracle = rows[rows["arch"] == cs.NEGATIVE]
+    assert abs(oracle["correct"].mean() - (zoo_rows["pred"] == zoo_rows["label"]).mean()) < 0.05
+    zoo_primary = cl.primary_by_stratum(zoo_rows, n_boot=200)[0].value
+    assert controls[1].estimate.high < zoo_primary < controls[0].estimate.low
+
+
+def test_kernel_machine_small_bandwidth_is_the_1nn_rule_and_absent_classes_are_minus_inf():
+    (xtr, ytr), (xte, _) = _blobs(60, 3), _blobs(50, 4)
+    labels = torch.where(ytr == 3, torch.zeros_like(ytr), ytr)  # no class 3 left
+    machine = cs.KernelMachine(xtr, labels, bandwidth=0.05, n_classes=4)
+    assert predict(machine, xte).tolist() == agr.nn_labels(xtr, labels, xte).tolist()
+    logits = machine(xte)
+    assert logits.shape == (50, 4) and torch.isinf(logits[:, 3]).all() and torch.isfinite(logits[:, :3]).all()
+    wide = cs.KernelMachine(xtr, labels, bandwidth=1e3, n_classes=4)
+    assert len(set(predict(wide, xte).tolist())) == 1  # a very wide kernel: the most frequent class everywhere
+
+
+def test_noisy_oracle_draws_from_the_rates_independently_of_the_input():
+    x, y = _blobs(4000, 5, k=3)
+    rates = np.array([[0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.0, 0.5, 0.5]])
+    oracle = cs.NoisyOracle(x, y, rates, seed=0)
+    pred = predict(oracle, x).numpy()
+    for c in range(3):
+        got = np.bincount(pred[y.numpy() == c], minlength=3) / (y.numpy() == c).sum()
+        assert np.abs(got - rates[c]).max() < 0.04
+    assert predict(oracle, x.flip(0)).tolist() == pred[::-1].tolist()  # answers follow the input
+    assert predict(cs.NoisyOracle(x, y, rates, seed=0), x).tolist() == pred.tolist()
+    with pytest.raises(KeyError):
+        oracle(x[:1] + 1.0)
+
+
+def test_confusion_rates_and_median_nn_distance():
+    rows = pd.DataFrame({"dataset": ["a"] * 4 + ["b"], "label": [0, 0, 0, 1, 0], "pred": [0, 1, 1, 1, 2],
+                         "fitted": [True, True, False, True, True]})
+    rates = cs.confusion_rates(rows, "a", n_classes=3)
+    assert rates.tolist() == [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # class 2 unseen: identity
+    x = torch.tensor([[0.0], [1.0], [3.0], [7.0], [15.0]])
+    assert cs.median_nn_distance(x) == pytest.approx(2.0)  # nearest: 1, 1, 2, 4, 8
+    assert cs.median_nn_distance(x, sample=2) == pytest.approx(1.0)
+
+
+def test_bandwidth_sweep_moves_from_the_1nn_rule_to_a_wide_kernel():
+    data, zoo_rows = _toy_zoo(seeds=range(3))
+    sweep = cs.bandwidth_sweep(data, zoo_rows, datasets=["toy"], factors=[0.05, 5.0], n_boot=100)
+    assert sweep["factor"].tolist() == [0.05, 5.0]
+    assert sweep.loc[0, "agree_pixel"] == pytest.approx(1.0) and sweep.loc[0, "kappa_pixel_1nn"] == pytest.approx(1.0)
+    assert sweep.loc[1, "primary"] < sweep.loc[0, "primary"] and (sweep["low"] <= sweep["primary"]).all()
 
 
 # --- the runs -------------------------------------------------------------------------------------
@@ -415,7 +563,7 @@ def _random_table() -> pd.DataFrame:
 def test_measurements_models_as_the_unit():
     rows = _three_strata(("copy", "independent", "independent"))
     m = h2.measurements(rows, _random_table(), n_boot=200)
-    assert list(m) == ["shared_error_kappa_net_vs_net", "shared_error_share_pixel_1nn",
+    assert list(m) == ["shared_error_kappa_pixel_1nn", "shared_error_kappa_net_vs_net", "shared_error_share_pixel_1nn",
                        "shared_error_expected_pixel_1nn", "agreement_pixel_1nn", "agreement_pixel_floor",
                        "agreement_feature_1nn", "test_accuracy", "random_labels_train_acc",
                        "random_labels_test_acc_minus_chance", "random_labels_share_first_mid",
@@ -435,6 +583,9 @@ def test_measurements_models_as_the_unit():
     given = stats.Estimate(0.3, 0.2, 0.4, 15, "x")
     assert h2.measurements(rows, _random_table(), n_boot=100, net_pooled=given)[
         "shared_error_kappa_net_vs_net"] is given
+    assert h2.measurements(rows, _random_table(), n_boot=100, raw_pooled=given)[
+        "shared_error_kappa_pixel_1nn"] is given
+    assert m["shared_error_kappa_pixel_1nn"].n == 15
 
 
 def test_strata_table_rows():
@@ -446,6 +597,11 @@ def test_strata_table_rows():
     _, strata = kp.kappa_by_stratum(kp.error_groups(rows), n_boot=100)
     _, net = kp.kappa_by_stratum(kp.error_groups(rows, "net"), n_boot=100)
     table = h2.strata_table(agree, strata, net, {"mnist": 0.8, "fashion_mnist": 0.7})
+    assert table["primary"].isna().all()  # no primary given
+    primary = {"mnist/mlp": stats.Estimate(0.9, 0.8, 1.0, 5, "m")}
+    with_primary = h2.strata_table(agree, strata, net, {"mnist": 0.8, "fashion_mnist": 0.7}, primary)
+    assert with_primary.loc[0, ["primary", "primary_low", "primary_high"]].tolist() == [0.9, 0.8, 1.0]
+    assert with_primary["primary"].isna().tolist() == [False, True, True]
     assert table["stratum"].tolist() == ["mnist/mlp", "mnist/cnn", "fashion_mnist/mlp"]
     assert table["models"].tolist() == [5, 5, 5] and table["fitted"].tolist() == [5, 4, 5]
     assert table.loc[0, "kappa_pixel_1nn"] == 1.0 and table.loc[0, "kappa_net_vs_net"] == 1.0
@@ -474,13 +630,21 @@ def test_notes_text():
     notes = h2.notes(agree.assign(fitted=True), _random_table(), widths, [], archs=["mlp"],
                      random_archs=["mlp"], random_datasets=["mnist"], random_n_train=500)
     assert notes.startswith("Random labels (mlp on mnist, n_train=500, one labeling per seed): true:")
+    sweep = pd.DataFrame({"factor": [0.25, 2.0], "test_acc": [0.81, 0.64], "primary": [1.384, 0.466],
+                          "low": [1.29, 0.385], "high": [1.47, 0.546]})
+    notes = h2.notes(agree.assign(fitted=True), _random_table(), widths, [], archs=["mlp"], random_archs=["mlp"],
+                     random_datasets=["mnist"], random_n_train=500, bandwidths=sweep)
+    assert notes.endswith("RBF kernel machine by bandwidth (in median nearest-neighbour distances; test accuracy, "
+                          "primary): 0.25: 0.810, 1.38 [1.29, 1.47]; 2: 0.640, 0.47 [0.39, 0.55].")
 
 
 def test_rule_is_registered_with_its_change():
-    assert str(h2.RULE) == ("shared_error_kappa_pixel_1nn > 0.5 on the whole 95% interval, per (dataset, arch) "
-                             "stratum and pooled")
+    assert str(h2.RULE).startswith("shared_error_kappa_pixel_1nn_over_replicates > 0.5 (half the way from")
+    assert str(h2.RULE).endswith("on the whole 95% interval; null 0 ± 0.1; per (dataset, arch) stratum and pooled")
     assert h2.RULE.strata == ("dataset", "arch") and h2.RULE.primary == h2.PRIMARY
+    assert (h2.RULE.null_value, h2.RULE.band, h2.RULE.ideal, h2.RULE.margin) == (0.0, 0.1, 1.0, 0.5)
     assert h2.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")
+    assert len(h2.RULE.changes) == 2 and h2.RULE.changes[1].startswith("2026-12-04: was the raw kappa > 0.5")
 
 
 def test_write_results_writes_records(tmp_path, monkeypatch):
@@ -488,11 +652,13 @@ def test_write_results_writes_records(tmp_path, monkeypatch):
     agree = pd.DataFrame({"dataset": ["mnist"], "arch": ["mlp"], "seed": [0], "correct": [0.5]})
     table = pd.DataFrame({"width": [8], "share_first_mid": [float("nan")]})
     path = res.write_results(agree, table, table, table, table, {"x": stats.Estimate(1.0, 0.5, 1.5, 2, "m")},
-                             {"profile": "q"})
+                             {"profile": "q"}, bandwidths=pd.DataFrame({"factor": [0.25], "primary": [1.3]}))
     results = json.loads(path.read_text())["results"]
     assert results["agreement"] == [{"dataset": "mnist", "arch": "mlp", "seed": 0, "correct": 0.5}]
     assert results["width_sweep"] == [{"width": 8, "share_first_mid": None}]
-    assert set(results) == {"agreement", "strata", "model_kappas", "random_labels", "width_sweep", "measurements"}
+    assert set(results) == {"agreement", "strata", "model_kappas", "random_labels", "width_sweep", "controls",
+                            "kernel_bandwidths", "measurements"}
+    assert results["controls"] == [] and results["kernel_bandwidths"] == [{"factor": 0.25, "primary": 1.3}]
     assert results["measurements"]["x"]["value"] == 1.0
 
 

@@ -1,4 +1,4 @@
-"""The controls of H2, reported only: random labels and a width sweep of the MLP.
+"""H2's reported-only runs (not the rule's controls, see :mod:`.control_systems`): random labels and a width sweep.
 
 Both train their own models (not the zoo's): :func:`random_label_runs` true- and random-label
 models of a smaller subset, one labeling per seed; :func:`width_runs` MLPs of several widths,

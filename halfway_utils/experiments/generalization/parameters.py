@@ -21,4 +21,7 @@ PARAMETERS = common.rules(
     width_seeds=p.list_of(p.integer(0)),
     width_epochs=p.integer(1, 10000),
     n_pairs=p.integer(10, 100000),
+    kernel_bandwidth=p.number(0.001, 100.0),
+    kernel_sweep=p.list_of(p.number(0.001, 100.0)),
+    oracle_seeds=p.list_of(p.integer(0)),
 )

@@ -11,10 +11,17 @@ from .parameters import NOTEBOOK
 
 
 def write_results(agree: pd.DataFrame, strata: pd.DataFrame, kappas: pd.DataFrame, random_table: pd.DataFrame,
-                  widths_table: pd.DataFrame, measurements: dict[str, Any], parameters: dict[str, Any]) -> Path:
-    """Write ``results/02_generalization.json``: the tables, the per-model kappas and the measurements."""
+                  widths_table: pd.DataFrame, measurements: dict[str, Any], parameters: dict[str, Any],
+                  controls: pd.DataFrame | None = None, bandwidths: pd.DataFrame | None = None) -> Path:
+    """Write ``results/02_generalization.json``: the tables, the per-model kappas, the controls and
+    the kernel machine's bandwidth sweep (empty when not given) and the measurements."""
+    def records(table: pd.DataFrame | None) -> list[dict[str, Any]]:
+        return [] if table is None else table.to_dict("records")
+
     return save_results(NOTEBOOK, {"agreement": agree.to_dict("records"), "strata": strata.to_dict("records"),
                                    "model_kappas": kappas.to_dict("records"),
                                    "random_labels": random_table.to_dict("records"),
                                    "width_sweep": widths_table.to_dict("records"),
+                                   "controls": records(controls),
+                                   "kernel_bandwidths": records(bandwidths),
                                    "measurements": measurements}, parameters)
