@@ -16,3 +16,13 @@ def linear2(w: list[float], b: float) -> nn.Module:
 def pts(*rows: tuple[float, float]) -> torch.Tensor:
     """Points (x0, x1) as a (N, 1, 1, 2) image batch."""
     return torch.tensor(rows, dtype=torch.float32).view(-1, 1, 1, 2)
+
+
+def linear(w: list[list[float]] | torch.Tensor, b: list[float] | torch.Tensor) -> nn.Module:
+    """K classes on 1x1xD inputs: logits ``W x + b`` (K x D weights), boundaries where two logits tie."""
+    wt, bt = torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+    lin = nn.Linear(wt.shape[1], wt.shape[0])
+    with torch.no_grad():
+        lin.weight.copy_(wt)
+        lin.bias.copy_(bt)
+    return nn.Sequential(nn.Flatten(), lin).eval()

@@ -1,16 +1,18 @@
-"""Notebook 03's figures: transfer matrices and curves, boundary distances (H3), landing points (H4)."""
+"""Notebook 03's figures: transfer matrices and curves, boundary distances (H3), landing points (H4),
+and the zoo beside the controls against each claim's null, band and margin."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ...evidence.stats import pair_effects
+from ...evidence import claims
+from ...evidence.stats import Estimate, pair_effects
 from ...methods.directions import censor
-from . import h3, h4
+from . import h3
 from .bundles import arch_of
 from .distances import DIRECTIONS
 
@@ -59,12 +61,12 @@ def figure_boundary_distances(mds: pd.DataFrame, rows: pd.DataFrame, datasets: S
         sns.boxplot(data=sub, x="direction", y="md", hue="arch", order=DIRECTIONS, fliersize=1, ax=row[0])
         row[0].set(yscale="log", ylabel="MD (L2; censored at max ε)", xlabel="",
                    title=f"{name}: distance to each model's boundary")
-        sns.stripplot(data=effects[effects["dataset"] == name], x="direction", y="effect", hue="arch pair",
+        effects["shared"] = 1 - effects["effect"]
+        sns.stripplot(data=effects[effects["dataset"] == name], x="direction", y="shared", hue="arch pair",
                       hue_order=sorted(set(effects["arch pair"])), order=DIRECTIONS, dodge=True, size=3, ax=row[1])
-        row[1].axhline(1.0, color="k", ls=":", lw=1, label="unrelated boundaries (null)")
-        row[1].axhline(h3.RULE.margin, color="k", ls="--", lw=1.2, label=f"H3 margin ({h3.RULE.margin:g})")
-        row[1].set(ylabel="median ID/MD, observed / null", xlabel="", ylim=(0, None),
-                   title=f"{name}: per model pair, boundary gap against unrelated boundaries")
+        _references(row[1], h3.RULE, horizontal=True)
+        row[1].set(ylabel="1 - median ID/MD observed / null", xlabel="",
+                   title=f"{name}: per model pair, 0 unrelated, 1 identical boundaries")
         row[1].legend(fontsize=7, ncols=2)
     fig.tight_layout()
     return fig
@@ -77,13 +79,15 @@ def figure_landing_and_agreement(landing: pd.DataFrame, pairs: pd.DataFrame, eps
     melt = landing.melt(id_vars=["dataset", "source"], value_vars=["landing", "landing_random"], var_name="what",
                         value_name="fraction")
     melt["what"] = melt["what"].map({"landing": "PGD point", "landing_random": "random, same L2 norm"})
+    bound = landing.assign(fraction=landing["t_bound"] / landing["flip_t"], what="the most an L∞ step reaches")
+    melt = pd.concat([melt, bound[["dataset", "source", "what", "fraction"]]], ignore_index=True)
     sns.histplot(data=melt, x="fraction", hue="what", bins=np.linspace(-0.5, 1.5, 41), element="step",
                  stat="density", common_norm=False, ax=axes[0])
     axes[0].axvline(1.0, color="k", ls=":", lw=1)
-    axes[0].axvline(h4.RULE.margin, color="C3", ls="--", lw=1)
+    axes[0].axvline(0.5, color="C3", ls="--", lw=1)
     axes[0].set(xlabel="t / t_flip on the segment input → nearest training sample\n"
                        "of the adversarial class (1: on the source's boundary there)",
-                title=f"where PGD points land (ε = {eps_ref:g}); dashed: H4 margin")
+                title=f"where PGD points land (ε = {eps_ref:g}); dashed: the former margin")
     axes[0].get_legend().set_title(None)
     perp = landing.melt(id_vars=["dataset"], value_vars=["perp", "perp_random"], var_name="what", value_name="share")
     perp["what"] = perp["what"].map({"perp": "PGD perturbation", "perp_random": "random, same norm"})
@@ -95,5 +99,38 @@ def figure_landing_and_agreement(landing: pd.DataFrame, pairs: pd.DataFrame, eps
     axes[2].set(xlabel="pair's median ID/MD along legitimate directions,\nobserved / null (lower: boundaries closer)",
                 ylabel=f"PGD transfer at ε = {eps_ref:g} (mean of both directions)",
                 title="boundary agreement against transfer (reported)")
+    fig.tight_layout()
+    return fig
+
+
+def _references(ax: plt.Axes, rule: claims.Rule, *, horizontal: bool) -> None:
+    """The rule's null with its band, its margin and its ideal, as lines across ``ax``."""
+    line, span = (ax.axhline, ax.axhspan) if horizontal else (ax.axvline, ax.axvspan)
+    span(rule.null_value - rule.band, rule.null_value + rule.band, color="0.85", zorder=0,
+         label=f"null ± band ({rule.band:g}): no effect")
+    line(rule.null_value, color="k", ls=":", lw=1)
+    line(rule.margin, color="C3", ls="--", lw=1.2, label=f"margin ({rule.margin:g})")
+    if rule.ideal is not None:
+        line(rule.ideal, color="C2", ls="-.", lw=1, label=f"ideal ({rule.ideal:g})")
+
+
+def figure_controls(parts: Mapping[str, tuple[Mapping[str, Estimate], Estimate, Sequence[claims.Control]]],
+                    rules: Mapping[str, claims.Rule]) -> plt.Figure:
+    """Per claim: each stratum, the pooled zoo and each control with its 95% interval, against the rule's
+    null (with its band), margin and ideal."""
+    fig, axes = plt.subplots(1, len(parts), figsize=(6.5 * len(parts), 0.45 * max(len(s) for s, _, _ in
+                                                                              parts.values()) + 3.2), squeeze=False)
+    for ax, (cid, (strata, pooled, controls)) in zip(axes[0], parts.items()):
+        rows = [(k, e, "C0") for k, e in strata.items()] + [("zoo, pooled", pooled, "k")]
+        rows += [(f"{c.kind} control: {c.name}", c.estimate, "C2" if c.kind == claims.POSITIVE else "C3")
+                 for c in controls]
+        for k, (_, e, colour) in enumerate(rows):
+            err = [[max(e.value - e.low, 0)], [max(e.high - e.value, 0)]] if np.isfinite(e.low) else None
+            ax.errorbar(e.value, k, xerr=err, fmt="o", color=colour, capsize=3)
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+        ax.invert_yaxis()
+        _references(ax, rules[cid], horizontal=False)
+        ax.set(xlabel=rules[cid].primary, title=f"{cid}: zoo and controls (95% intervals)")
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

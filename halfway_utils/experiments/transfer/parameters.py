@@ -25,6 +25,9 @@ PARAMETERS = common.rules(
     n_cross=p.integer(0, 1000),
     n_paths=p.integer(10, 100000),
     seed=p.integer(0),
+    control_seeds=p.list_of(p.integer(0)),  # replicate control models of each kind (H3, H4)
+    control_noise=p.number(0.0, 1.0),  # weight noise of the positive control's copies, x each tensor's std
+    control_n_train=p.integer(100, 100000),  # training subset of the negative control's random-label networks
     torch_threads=common.SHARED["torch_threads"],
 )
 
@@ -38,6 +41,8 @@ def check_parameters(P: Mapping[str, Any]) -> None:
         problems.append(f"eps_ref={P['eps_ref']} must be one of eps_list={P['eps_list']}")
     if "pgd" not in P["attack_names"]:
         problems.append("the H3/H4 analysis uses PGD: keep 'pgd' in attack_names")
+    if len(P.get("control_seeds", [0, 1])) < 2:
+        problems.append("the controls need at least 2 control_seeds (replicate control models)")
     if len(P["seeds"]) < 2:
         problems.append("same-arch model pairs need at least 2 seeds (the claims want 5)")
     if problems:
