@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from halfway_utils import data, models, zoo
-from halfway_utils.evidence import stats
-from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from halfway_utils.evidence import claims, stats
+from halfway_utils.evidence.claims import INCONCLUSIVE, NO_EFFECT, SUPPORTED, WEAKER
 from halfway_utils.experiments import som_codes
-from halfway_utils.experiments.som_codes import perturbed_codes, s1, s2, zoo_codes
+from halfway_utils.experiments.som_codes import controls, perturbed_codes, s1, s2, zoo_codes
 from halfway_utils.infra import params
 from halfway_utils.methods.codes import INPUT
 
@@ -268,9 +268,9 @@ def test_s1_known_answers_per_stratum(monkeypatch, tmp_path):
                             lambda y, rng: (random_codes(rng), class_codes(y, rng)))})
     assert per_model[["shallow", "deep"]].drop_duplicates().values.tolist() == [["fc1", "fc2"]]
     verdicts = {row["stratum"]: row["verdict"] for row in claim.strata}
-    assert verdicts == {"deep_codes_the_class/mlp": SUPPORTED, "like_the_untrained/mlp": NOT_SUPPORTED,
-                        "diverse_everywhere/mlp": NOT_SUPPORTED, "twin_falls/mlp": NOT_SUPPORTED,
-                        "twin_rises_more/mlp": NOT_SUPPORTED}
+    assert verdicts == {"deep_codes_the_class/mlp": SUPPORTED, "like_the_untrained/mlp": NO_EFFECT,
+                        "diverse_everywhere/mlp": NO_EFFECT, "twin_falls/mlp": NO_EFFECT,
+                        "twin_rises_more/mlp": NO_EFFECT}
     by = per_model.set_index("dataset")
     assert (by.loc["deep_codes_the_class", s1.PRIMARY] > 0.8).all()
     assert (by.loc["deep_codes_the_class", s1.ALT] > 0.3).all()
@@ -281,6 +281,8 @@ def test_s1_known_answers_per_stratum(monkeypatch, tmp_path):
     assert claim.primary == s1.PRIMARY and claim.margin == 0.02 and claim.replicates == 25
     assert claim.null.startswith("the same codes with shuffled labels")
     assert claim.rule_changes and "-0.0066" in claim.rule_changes[0]
+    assert claim.rule_changes[-1].startswith("2026-12-04: ") and claim.band == 0.01 and claim.ideal == 1.0
+    assert claim.null_value == 0.0 and "fiftieth" in claim.margin_reason and claim.sentence.startswith("S1")
     assert list(claim.measurements) == [*s1.REPORTED, s1.PRIMARY]
     assert claim.figures == ["04_a.png"] and "25 fitted models" in claim.notes and claim.notes.endswith("none.")
     assert "at 2x2 (reported)" in claim.notes
@@ -296,18 +298,20 @@ def test_s1_identical_trained_and_untrained_codes_give_exactly_zero():
     assert per_model[s1.PRIMARY].tolist() == pytest.approx([0.0] * 5)
     assert per_model[s1.ALT].isna().all()
     est = som_codes.s1_estimates(per_model).pooled[s1.PRIMARY]
-    assert s1.RULE.condition.judge(est) == NOT_SUPPORTED
+    assert s1.RULE.judge(est) == NO_EFFECT
 
 
 @pytest.mark.parametrize("values, verdict", [([0.05, 0.06, 0.04, 0.05, 0.05], SUPPORTED),
                                              ([0.0, 0.04, 0.01, 0.03, 0.02], INCONCLUSIVE),
-                                             ([0.0, 0.01, -0.01, 0.0, 0.005], NOT_SUPPORTED)])
+                                             ([0.01, 0.012, 0.011, 0.013, 0.012], WEAKER),
+                                             ([0.0, 0.005, -0.005, 0.0, 0.002], NO_EFFECT),
+                                             ([-0.05, -0.06, -0.04, -0.05, -0.05], NO_EFFECT)])
 def test_s1_rule_margin(values, verdict):
     per_model = pd.DataFrame({"dataset": "d", "arch": "a", "seed": range(5), s1.PRIMARY: values,
                               **{k: 0.0 for k in s1.REPORTED}})
     est = som_codes.s1_estimates(per_model)
-    assert s1.RULE.condition.judge(est.pooled[s1.PRIMARY]) == verdict
-    assert s1.RULE.condition.judge(est.of(s1.PRIMARY)["d/a"]) == verdict
+    assert s1.RULE.judge(est.pooled[s1.PRIMARY]) == verdict
+    assert s1.RULE.judge(est.of(s1.PRIMARY)["d/a"]) == verdict
 
 
 # --- S2: attacks, random perturbations and codes -----------------------------------------------------
@@ -373,13 +377,14 @@ LAYERS = ["input", "h1", "h2", "h3", "logits"]
 
 
 def s2_frames(attack_of, random_of, excess_mi, strata=("mnist",), n_seeds=5, jitter=0.0):
-    """Change and metric tables for 5-layer models: change rates = attack_of(layer), random_of(layer)."""
+    """Change and metric tables for 5-layer models: change rates = attack_of(dataset, layer, seed),
+    random_of(dataset, layer); the trained network's excess MI at 4x4 = excess_mi(dataset, layer, seed)."""
     rng = np.random.default_rng(0)
     changes, metrics = [], []
     for dataset in strata:
         for seed in range(n_seeds):
             for index, layer in enumerate(LAYERS):
-                a = min(1.0, max(0.0, attack_of(dataset, layer) + jitter * rng.normal()))
+                a = min(1.0, max(0.0, attack_of(dataset, layer, seed) + jitter * rng.normal()))
                 r = random_of(dataset, layer)
                 base = {"dataset": dataset, "arch": "cnn", "seed": seed, "layer": layer, "index": index,
                         "depth": index / 4}
@@ -389,68 +394,160 @@ def s2_frames(attack_of, random_of, excess_mi, strata=("mnist",), n_seeds=5, jit
                                     "random_change_rate": scale * r, "excess_change": scale * (a - r),
                                     "adv_accuracy": 0.3, "random_accuracy": 0.9, "l2": 1.0})
                 for network, grid in [("trained", "4x4"), ("untrained", "4x4"), ("trained", "2x2")]:
-                    value = excess_mi(dataset, layer) if (network, grid) == ("trained", "4x4") else 0.5
+                    value = excess_mi(dataset, layer, seed) if (network, grid) == ("trained", "4x4") else 0.5
                     metrics.append({**base, "network": network, "grid": grid, "excess_mi": value})
     return pd.DataFrame(changes), pd.DataFrame(metrics)
 
 
-def rising(dataset, layer):  # excess MI rises with depth: h1 is the most homogeneous hidden layer
-    return {"input": 0.2, "h1": 0.3, "h2": 0.5, "h3": 0.7, "logits": 0.9}[layer]
+def rising(dataset, layer, seed=0):  # excess MI rises with depth (h1 the most homogeneous), falls with the seed
+    return {"input": 0.2, "h1": 0.3, "h2": 0.5, "h3": 0.7, "logits": 0.9}[layer] - 0.02 * seed
 
 
-def s2_claim(monkeypatch, tmp_path, changes, metrics):
+def s2_claim(monkeypatch, tmp_path, changes, metrics, controls=()):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
     per_model = som_codes.s2_per_model(changes, metrics, eps=0.1, grid="4x4")
-    est = som_codes.s2_estimates(per_model)
     points = som_codes.homogeneity_points(changes, metrics, eps=0.1, grid="4x4")
+    est = som_codes.s2_estimates(per_model, points, n_boot=300)
     corr = som_codes.s2_correlations(points, n_boot=200)
-    return s2.record(est, corr, QUICK, figures=["figures/04_b.png"], eps=0.1,
-                     n_models=len(per_model)), per_model, points
+    return s2.record(est, corr, QUICK, figures=["figures/04_b.png"], eps=0.1, n_models=len(per_model),
+                     controls=controls), per_model, points
+
+
+DEPTH = {"input": 0.1, "h1": 0.2, "h2": 0.5, "h3": 0.8, "logits": 0.9}  # the excess change grows with depth
 
 
 def test_s2_known_answers_per_stratum(monkeypatch, tmp_path):
-    attack = {"homogeneous_layers_break": {"input": 0.1, "h1": 0.9, "h2": 0.5, "h3": 0.2, "logits": 0.95},
-              "diverse_layers_break": {"input": 0.1, "h1": 0.2, "h2": 0.5, "h3": 0.9, "logits": 0.95},
-              "no_better_than_noise": {"input": 0.1, "h1": 0.3, "h2": 0.3, "h3": 0.3, "logits": 0.3}}
-    random = {"homogeneous_layers_break": 0.1, "diverse_layers_break": 0.1, "no_better_than_noise": 0.3}
-    changes, metrics = s2_frames(lambda d, layer: attack[d][layer], lambda d, layer: random[d], rising,
-                                 strata=list(attack), jitter=0.02)
+    """Models compared at matched depth: the seed raises homogeneity (rising falls with the seed), and the attack's
+    change rises with it, falls with it, or ignores it; within every model the deep layers break most."""
+    effect = {"homogeneous_models_break": 0.03, "diverse_models_break": -0.03, "no_better_than_noise": 0.0}
+    random = {"homogeneous_models_break": 0.1, "diverse_models_break": 0.1, "no_better_than_noise": 0.3}
+    changes, metrics = s2_frames(lambda d, layer, seed: DEPTH[layer] + effect[d] * seed,
+                                 lambda d, layer: random[d], rising, strata=list(effect))
+    noise = (changes.dataset == "no_better_than_noise") & changes.layer.isin(["h1", "h2", "h3"])
+    changes.loc[noise, "change_rate"], changes.loc[noise, "excess_change"] = 0.3, 0.0  # it does what noise does
     claim, per_model, points = s2_claim(monkeypatch, tmp_path, changes, metrics)
     assert (per_model.most_homogeneous == "h1").all() and (per_model.least_homogeneous == "h3").all()
     verdicts = {row["stratum"]: row["verdict"] for row in claim.strata}
-    assert verdicts == {"homogeneous_layers_break/cnn": SUPPORTED, "diverse_layers_break/cnn": NOT_SUPPORTED,
-                        "no_better_than_noise/cnn": NOT_SUPPORTED}
-    noise = per_model[per_model.dataset == "no_better_than_noise"]
-    assert noise[s2.PRIMARY].to_numpy() == pytest.approx(0.0, abs=0.1)
-    assert noise["hidden_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
-    first = per_model[per_model.dataset == "homogeneous_layers_break"]
-    assert first["input_excess_change"].to_numpy() == pytest.approx(0.0, abs=0.1)
-    assert first["logits_excess_change"].to_numpy() == pytest.approx(0.85, abs=0.1)
-    assert (first["deep_minus_shallow_excess_change"] < -0.5).all()
-    assert claim.primary == s2.PRIMARY and claim.margin == 0.05 and claim.replicates == 15
-    assert claim.null.startswith("random perturbations of the same L2 norm")
-    assert len(claim.rule_changes) == 2 and "b66c9fe" in claim.rule_changes[0]
+    assert verdicts == {"homogeneous_models_break/cnn": SUPPORTED, "diverse_models_break/cnn": NO_EFFECT,
+                        "no_better_than_noise/cnn": INCONCLUSIVE}  # constant change: no correlation to read
+    rows = {row["stratum"]: row for row in claim.strata}
+    assert rows["homogeneous_models_break/cnn"]["value"] == pytest.approx(1.0)
+    assert rows["diverse_models_break/cnn"]["value"] == pytest.approx(-1.0)
+    # the former primary restates depth: negative in every stratum, whatever the matched-depth relation
+    assert (per_model.loc[per_model.dataset != "no_better_than_noise", s2.CONTRAST] < 0).all()
+    first = per_model[per_model.dataset == "homogeneous_models_break"]
+    assert first["input_excess_change"].to_numpy() == pytest.approx([0.0, 0.03, 0.06, 0.09, 0.12])
+    assert first["deep_minus_shallow_excess_change"].to_numpy() == pytest.approx([0.6] * 5)
+    assert claim.primary == s2.PRIMARY and claim.margin == 0.3 and claim.band == 0.1 and claim.replicates == 15
+    assert claim.ideal == 1.0 and "three tenths" in claim.margin_reason
+    assert claim.null.startswith("no relation between homogeneity")
+    assert len(claim.rule_changes) == 3 and "b66c9fe" in claim.rule_changes[0]
+    assert claim.rule_changes[-1].startswith("2026-12-04: ")
     assert list(claim.measurements) == [*s2.REPORTED, *s2.CORRELATIONS, s2.PRIMARY]
     assert "eps=0.1, 10 steps, on 200 test inputs per model, 15 fitted models" in claim.notes
     assert set(points.layer) == {"h1", "h2", "h3"} and len(points) == 45  # hidden layers only
-    assert points["homogeneity"].tolist() == pytest.approx([1 - rising("", layer) for layer in points.layer])
+    assert points["homogeneity"].tolist() == pytest.approx([1 - rising("", r.layer, r.seed)
+                                                            for r in points.itertuples()])
 
 
-def test_s2_the_homogeneous_layer_is_chosen_by_its_codes_not_its_depth(monkeypatch, tmp_path):
-    def falling(dataset, layer):  # excess MI falls with depth: h3 is now the most homogeneous
+def test_s2_within_depth_by_hand():
+    """Two layers of three models: rho +1 at one, -0.5 at the other; the value is their mean."""
+    points = pd.DataFrame({"dataset": "d", "arch": "a", "seed": [0, 1, 2] * 2, "index": [1] * 3 + [2] * 3,
+                           "homogeneity": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3],
+                           "excess_change": [0.1, 0.5, 0.9, 0.5, 0.9, 0.1]})
+    est = s2.within_depth(points, n_boot=500)
+    assert est.of(s2.PRIMARY)["d/a"].value == pytest.approx((1.0 - 0.5) / 2)
+    assert est.pooled[s2.PRIMARY].value == pytest.approx(0.25) and est.pooled[s2.PRIMARY].n == 3
+    e = est.pooled[s2.PRIMARY]
+    assert -1 <= e.low <= e.value <= e.high <= 1
+
+
+def test_s2_the_former_contrast_picks_the_homogeneous_layer_by_its_codes_not_its_depth(monkeypatch, tmp_path):
+    def falling(dataset, layer, seed):  # excess MI falls with depth: h3 is now the most homogeneous
         return 1 - rising(dataset, layer)
-    changes, metrics = s2_frames(lambda d, layer: {"h3": 0.8}.get(layer, 0.2), lambda d, layer: 0.0, falling)
-    claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    changes, metrics = s2_frames(lambda d, layer, seed: {"h3": 0.8}.get(layer, 0.2), lambda d, layer: 0.0, falling)
+    _, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
     assert (per_model.most_homogeneous == "h3").all() and (per_model.least_homogeneous == "h1").all()
-    assert per_model[s2.PRIMARY].to_numpy() == pytest.approx(0.6)
-    assert claim.verdict == SUPPORTED
+    assert per_model[s2.CONTRAST].to_numpy() == pytest.approx(0.6)
 
 
-def test_s2_inconclusive_when_the_contrast_straddles_the_margin(monkeypatch, tmp_path):
-    changes, metrics = s2_frames(lambda d, layer: {"h1": 0.55, "h3": 0.5}.get(layer, 0.3), lambda d, layer: 0.0,
-                                 rising, jitter=0.05)
-    claim, per_model, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
-    assert claim.verdict == INCONCLUSIVE, per_model[s2.PRIMARY].tolist()
+def test_s2_inconclusive_when_homogeneity_and_change_vary_at_random(monkeypatch, tmp_path):
+    rng = np.random.default_rng(3)
+    mi = {(layer, seed): 0.5 + 0.05 * rng.normal() for layer in LAYERS for seed in range(5)}
+    changes, metrics = s2_frames(lambda d, layer, seed: 0.5, lambda d, layer: 0.0,
+                                 lambda d, layer, seed: mi[(layer, seed)], jitter=0.05)
+    claim, _, _ = s2_claim(monkeypatch, tmp_path, changes, metrics)
+    assert claim.verdict == INCONCLUSIVE, claim.strata
+
+
+def test_s2_rule_can_land_on_each_side():
+    """The bounds of a rank correlation straddle the null, the band and the margin."""
+    for value, verdict in [(1.0, SUPPORTED), (-1.0, NO_EFFECT), (0.05, NO_EFFECT), (0.2, WEAKER)]:
+        assert s2.RULE.judge(stats.Estimate(value, value - 0.04, value + 0.04, 5, "t")) == verdict
+
+
+# --- controls: real networks through the same measurement -------------------------------------------
+
+def low_rank_classes(n, seed, k=4):
+    """8x8 images of ``k`` classes: a faint class template, a strong 4-d within-class variation, faint noise."""
+    templates = torch.randn(k, 64, generator=torch.Generator().manual_seed(100)).sign()
+    basis = torch.linalg.qr(torch.randn(64, 4, generator=torch.Generator().manual_seed(101))).Q.T
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    z = torch.randn(n, 4, generator=g) * 1.2
+    x = (0.5 + 0.12 * templates[y] + z @ basis + 0.03 * torch.randn(n, 64, generator=g)).clamp(0, 1)
+    return x.view(n, 1, 8, 8), y
+
+
+@pytest.fixture(scope="module")
+def toy_zoo():
+    """Five small MLPs fitted to four classes, their SOM codes (4x4) and their untrained twins."""
+    (xt, yt), (xs, ys) = low_rank_classes(400, 1), low_rank_classes(400, 2)
+    fitted, untrained = {}, {}
+    for seed in range(5):
+        torch.manual_seed(seed)
+        model = models.mlp(in_shape=(1, 8, 8), num_classes=4, width=32, depth=2, mean=(0.5,), std=(0.25,))
+        twin = models.mlp(in_shape=(1, 8, 8), num_classes=4, width=32, depth=2, mean=(0.5,), std=(0.25,))
+        twin.load_state_dict(model.state_dict())
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(100):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xt), yt).backward()
+            opt.step()
+        key = ("toy", "mlp", seed)
+        fitted[key] = zoo_codes.fit_codes(model.eval(), xs, ys, rows=4, cols=4, seed=seed, epochs=5)
+        untrained[key] = twin.eval()
+    return fitted, untrained
+
+
+def test_s1_controls_read_as_built(toy_zoo):
+    fitted, untrained = toy_zoo
+    per_model, built = controls.s1_controls(fitted, n_train=None, n_test=None, rows=4, cols=4, epochs=5,
+                                            n_shuffles=5, untrained=untrained)
+    verdicts = {c.kind: s1.RULE.judge(c.estimate) for c in built}
+    assert verdicts == {claims.POSITIVE: SUPPORTED, claims.NEGATIVE: NO_EFFECT}, built
+    assert not claims.control_problems([c.row(s1.RULE) for c in built])
+    assert len(per_model) == 10 and set(per_model.dataset) == {"positive control (toy)", "negative control (toy)"}
+    # the two controls put the primary on both sides of the margin: the rule can read either way
+    pos, neg = (c.estimate for c in built)
+    assert pos.low > s1.RULE.margin and neg.high < s1.RULE.null_value + s1.RULE.band
+
+
+def test_s2_controls_read_as_built():
+    """On a small MNIST MLP (300 training images, 300 SOM inputs, a 6x6 map, 100 attacked inputs): the positive
+    family's homogeneity and excess change rise together with the share, the negative's go opposite ways."""
+    result = zoo.train(zoo.config("mnist", "mlp", 0, n_train=300, n_test=100), device="cpu")
+    x, y = data.load("mnist", "test", n=300, seed=0)
+    fitted = {("mnist", "mlp", 0): zoo_codes.fit_codes(result.model.eval(), x, y, rows=6, cols=6, seed=0, epochs=5)}
+    points, built = controls.s2_controls(fitted, eps=0.1, pgd_steps=5, n_attack=100, rows=6, cols=6, epochs=5,
+                                         n_shuffles=5)
+    assert len(points) == 2 * len(controls.SHARES) and set(points.layer) == {"mix"}
+    verdicts = {c.kind: s2.RULE.judge(c.estimate) for c in built}
+    assert verdicts == {claims.POSITIVE: SUPPORTED, claims.NEGATIVE: NO_EFFECT}, built
+    assert not claims.control_problems([c.row(s2.RULE) for c in built])
+    for kind in ("positive", "negative"):
+        h = points[points.dataset == f"{kind} control (mnist)"].sort_values("seed")["homogeneity"].to_numpy()
+        assert h[-1] > h[0] + 0.05, (kind, h)  # the open channel makes the codes more homogeneous
 
 
 # --- figures ------------------------------------------------------------------------------------------
@@ -461,16 +558,18 @@ def test_figures_build(tiny):
     metrics = som_codes.code_metrics_table(fitted, n_shuffles=2)
     s1_est = som_codes.s1_estimates(som_codes.s1_per_model(metrics, grid="4x4", alt_grid="2x2"))
     changes, departures = som_codes.attack_codes(tiny, ["pgd"], [0.05, 0.4], n_attack=10, pgd_steps=2)
-    s2_changes, s2_metrics = s2_frames(lambda d, layer: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
+    s2_changes, s2_metrics = s2_frames(lambda d, layer, seed: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
     points = som_codes.homogeneity_points(s2_changes, s2_metrics, eps=0.1, grid="4x4")
-    s2_est = som_codes.s2_estimates(som_codes.s2_per_model(s2_changes, s2_metrics, eps=0.1, grid="4x4"))
+    s2_est = som_codes.s2_estimates(som_codes.s2_per_model(s2_changes, s2_metrics, eps=0.1, grid="4x4"), points,
+                                    n_boot=50)
     tiny_metrics = som_codes.code_metrics_table(tiny, n_shuffles=2)
+    control = claims.Control("c/mlp", claims.POSITIVE, stats.across_seeds([0.5, 0.6]), "built")
     figs = [som_codes.figure_code_metrics_depth(tiny_metrics, grid="1x2", title="t"),
-            som_codes.figure_excess_mi(metrics, s1_est, grid="4x4", alt_grid="2x2"),
+            som_codes.figure_excess_mi(metrics, s1_est, grid="4x4", alt_grid="2x2", controls=[control]),
             som_codes.figure_occupancy(tiny, ["toy"], "lin", 3),
             som_codes.figure_change_rate_depth(changes),
             som_codes.figure_first_departure(departures, {"lin": tiny[("toy", "lin", 3)].mapper.layers}, 0.4),
-            som_codes.figure_homogeneity(points, s2_est, 0.1)]
+            som_codes.figure_homogeneity(points, s2_est, 0.1, controls=[control], control_points=points)]
     assert [len(f.axes) for f in figs] == [6, 2, 2, 1, 1, 2]
     for f in figs:
         plt.close(f)
@@ -492,19 +591,19 @@ def test_claim_modules_share_the_uniform_names_and_the_notebook_saves_their_figu
 def test_write_results_holds_both_claims(monkeypatch, tmp_path, tiny):
     claim1, per_model1 = s1_verdicts(monkeypatch, tmp_path, {"m": (lambda y, rng: (random_codes(rng),
                                                                                        class_codes(y, rng)),)})
-    changes, metrics = s2_frames(lambda d, layer: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
+    changes, metrics = s2_frames(lambda d, layer, seed: 0.5, lambda d, layer: 0.1, rising, jitter=0.1)
     claim2, per_model2, points = s2_claim(monkeypatch, tmp_path, changes, metrics)
     departures = perturbed_codes.attack_codes(tiny, ["pgd"], [0.4], n_attack=4, pgd_steps=2)[1]
     path = som_codes.write_results(
         accuracy={("m", "mlp", 0): 0.5}, misfit_note="", metrics=metrics, s1_per_model=per_model1,
         s1_est=som_codes.s1_estimates(per_model1), changes=changes, departures=departures,
-        s2_per_model=per_model2, s2_est=som_codes.s2_estimates(per_model2),
+        s2_per_model=per_model2, s2_est=som_codes.s2_estimates(per_model2, points, n_boot=50),
         s2_correlations={"r": stats.across_seeds([0.1, 0.2])}, points=points, eps=0.1, s1_claim=claim1,
         s2_claim=claim2, seconds=1.0, parameters=QUICK)
     saved = json.loads(path.read_text())
     assert path.name == "04_som_codes.json" and saved["parameters"] == QUICK
     assert set(saved["results"]) == {"clean_accuracy", "excluded", "code_metrics", "s1_per_model", "s1",
                                      "change_rates", "first_departure", "s2_per_model", "s2", "s2_points",
-                                     "verdicts", "seconds"}
+                                     "s1_control_per_model", "s2_control_points", "controls", "verdicts", "seconds"}
     assert saved["results"]["verdicts"] == {"S1": claim1.verdict, "S2": claim2.verdict}
     assert saved["results"]["clean_accuracy"] == [{"dataset": "m", "arch": "mlp", "seed": 0, "accuracy": 0.5}]

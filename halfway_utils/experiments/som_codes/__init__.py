@@ -9,10 +9,12 @@ shuffled-label null.
 
 - **S1** per (dataset, arch) stratum and pooled, one number per model: the rise from the first to
   the last hidden layer of that excess MI, minus ``max(0,`` the same rise in the untrained twin``)``.
-- **S2** under PGD at the middle eps: the attack's code change rate minus that of random
-  perturbations of the same L2 norm, in the most minus the least homogeneous hidden layer.
+- **S2** under PGD at the middle eps: a layer's excess change is the attack's code change rate minus
+  that of random perturbations of the same L2 norm; at matched depth, the Spearman correlation
+  across a stratum's models of homogeneity and excess change, averaged over hidden layers.
 
-Intervals are Student-t over models: the model is the unit of replication.
+The model is the unit of replication: Student-t intervals over models (S1), a bootstrap over
+models (S2). Each claim also measures a positive and a negative control network by the same code.
 
 Modules:
 
@@ -21,6 +23,8 @@ Modules:
   statistics per layer (:func:`code_metrics_table`).
 - :mod:`.perturbed_codes`: the codes of attacked and of randomly perturbed inputs (:func:`attack_codes`).
 - :mod:`.s1`, :mod:`.s2`: each claim's per-model measurement, estimates, rule, notes and ledger record.
+- :mod:`.controls`: each claim's positive and negative control networks, coded and measured as the zoo
+  (:func:`s1_controls`, :func:`s2_controls`).
 - :mod:`.figures`: every figure of the notebook.
 - :mod:`.results`: :func:`write_results`.
 
@@ -28,6 +32,7 @@ The SOM code statistics themselves are in :mod:`halfway_utils.methods.codes`, th
 random perturbation in :mod:`halfway_utils.methods.perturb`.
 """
 from . import s1, s2
+from .controls import s1_controls, s2_controls
 from .figures import (
     figure_change_rate_depth,
     figure_code_metrics_depth,
@@ -47,5 +52,6 @@ __all__ = [
     "METRICS", "NOTEBOOK", "PARAMETERS", "attack_codes", "clean_accuracy", "code_metrics_table", "code_zoo",
     "figure_change_rate_depth", "figure_code_metrics_depth", "figure_excess_mi", "figure_first_departure",
     "figure_homogeneity", "figure_occupancy", "grid_name", "homogeneity_points", "middle_eps", "s1",
-    "s1_estimates", "s1_per_model", "s2", "s2_correlations", "s2_estimates", "s2_per_model", "write_results",
+    "s1_controls", "s1_estimates", "s1_per_model", "s2", "s2_controls", "s2_correlations", "s2_estimates",
+    "s2_per_model", "write_results",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ...evidence import claims
 from ...evidence.stats import StratifiedEstimates
 from ...methods.codes import code_metrics, occupancy
 from . import s1, s2
@@ -23,22 +24,35 @@ METRIC_LABELS = {"units_used_frac": "units used (share)", "normalized_entropy": 
                  "normalized_mi": "MI(code; label) / H(label)", "shared_units_frac": "units shared by classes"}
 
 
-def _strata_panel(ax: plt.Axes, series: Mapping[str, StratifiedEstimates], name: str, margin: float,
-                  xlabel: str) -> None:
-    """Point and 95 % interval of ``name`` per stratum and pooled, one colour per entry of ``series``."""
+def _strata_panel(ax: plt.Axes, series: Mapping[str, StratifiedEstimates], name: str, rule: claims.Rule,
+                  xlabel: str, controls: Sequence[claims.Control] = ()) -> None:
+    """Point and 95 % interval of ``name`` per stratum and pooled, one colour per entry of ``series``, then
+    each control (black), against the null with its band (grey) and the margin (dashed)."""
     palette = sns.color_palette(n_colors=max(len(series), 1))
+    labels: list[str] = []
     for k, (label, est) in enumerate(series.items()):
         items = [*est.of(name).items(), ("pooled", est.pooled[name])]
         ys = np.arange(len(items)) + 0.15 * (k - (len(series) - 1) / 2)
         for y, (_, e) in zip(ys, items):
             ax.plot([e.low, e.high], [y, y], color=palette[k], lw=2)
         ax.plot([e.value for _, e in items], ys, "o", color=palette[k], label=label)
-        ax.set_yticks(np.arange(len(items)), [s for s, _ in items])
-    ax.axvline(margin, color="0.3", ls="--", lw=1, label=f"margin {margin:g}")
-    ax.axvline(0, color="0.6", lw=0.8)
-    ax.invert_yaxis()
+        labels = [s for s, _ in items]
+    first = len(labels)
+    for k, c in enumerate(controls):
+        y = first + k
+        ax.plot([c.estimate.low, c.estimate.high], [y, y], color="k", lw=2)
+        ax.plot([c.estimate.value], [y], "s", color="k", label="controls" if k == 0 else None)
+        ax.text(c.estimate.value, y - 0.25, rule.judge(c.estimate), fontsize=7, ha="center")
+        labels.append(f"{c.kind}: {c.name}")
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+    band = rule.band if rule.op == ">" else -rule.band
+    ax.axvspan(min(rule.null_value, rule.null_value + band), max(rule.null_value, rule.null_value + band),
+               color="0.85", label=f"null {rule.null_value:g}, band {rule.band:g}")
+    ax.axvline(rule.null_value, color="0.5", lw=0.8)
+    ax.axvline(rule.margin, color="0.3", ls="--", lw=1, label=f"margin {rule.margin:g}")
+    ax.set_ylim(len(labels) - 0.4, -0.6)  # first row on top
     ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def figure_code_metrics_depth(metrics: pd.DataFrame, *, grid: str, title: str) -> plt.Figure:
@@ -56,14 +70,15 @@ def figure_code_metrics_depth(metrics: pd.DataFrame, *, grid: str, title: str) -
     return grid_plot.figure
 
 
-def figure_excess_mi(metrics: pd.DataFrame, est: StratifiedEstimates, *, grid: str, alt_grid: str) -> plt.Figure:
+def figure_excess_mi(metrics: pd.DataFrame, est: StratifiedEstimates, *, grid: str, alt_grid: str,
+                     controls: Sequence[claims.Control] = ()) -> plt.Figure:
     """Left: MI above the shuffled-label null against depth, trained vs untrained; right: S1's primary.
 
     Lines are the mean over seeds at ``grid``, bands span the seeds; the right panel shows the
-    primary per stratum and pooled at both grids (only ``grid`` decides).
+    primary per stratum and pooled at both grids (only ``grid`` decides) and the ``controls``.
     """
     sel = metrics[metrics.grid == grid].assign(group=lambda t: t["dataset"] + "/" + t["arch"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
     sns.lineplot(data=sel, x="depth", y="excess_mi", hue="group", style="network", markers=True,
                  errorbar=("pi", 100), ax=axes[0])
     axes[0].set_xlabel("depth (0 = pixels, 1 = logits)")
@@ -72,8 +87,8 @@ def figure_excess_mi(metrics: pd.DataFrame, est: StratifiedEstimates, *, grid: s
     axes[0].legend(fontsize=7, loc="best")
     alt = StratifiedEstimates({s1.PRIMARY: est.pooled[s1.ALT]},
                               {s: {s1.PRIMARY: e[s1.ALT]} for s, e in est.strata.items()})
-    _strata_panel(axes[1], {grid: est, f"{alt_grid} (reported)": alt}, s1.PRIMARY, s1.RULE.margin,
-                  "rise of excess MI beyond max(0, untrained rise)")
+    _strata_panel(axes[1], {grid: est, f"{alt_grid} (reported)": alt}, s1.PRIMARY, s1.RULE,
+                  "rise of excess MI beyond max(0, untrained rise)", controls)
     axes[1].set_title("S1's primary per (dataset, arch) and pooled, 95% t over models", fontsize=9)
     fig.tight_layout()
     return fig
@@ -154,17 +169,26 @@ def figure_first_departure(departures: pd.DataFrame, layers: Mapping[str, Sequen
     return fig
 
 
-def figure_homogeneity(points: pd.DataFrame, est: StratifiedEstimates, eps: float) -> plt.Figure:
-    """Left: per hidden layer, homogeneity against the attack's excess change; right: S2's primary."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.2, 1]})
-    data_ = points.assign(group=points["dataset"] + "/" + points["arch"])
-    sns.scatterplot(data=data_, x="homogeneity", y="excess_change", hue="group", style="layer", s=50, ax=axes[0])
-    axes[0].set_xlabel("homogeneity: 1 − (MI above the shuffled-label null)")
-    axes[0].set_ylabel(f"code change, PGD eps={eps} − random same L2")
-    axes[0].set_title("hidden layers, one point per model and layer", fontsize=9)
+def figure_homogeneity(points: pd.DataFrame, est: StratifiedEstimates, eps: float,
+                       controls: Sequence[claims.Control] = (), control_points: pd.DataFrame | None = None
+                       ) -> plt.Figure:
+    """Left: at matched depth, homogeneity against the attack's excess change (each minus its (stratum, layer)
+    mean), zoo and controls; right: S2's primary per stratum and pooled, and the ``controls``."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.4), gridspec_kw={"width_ratios": [1.1, 1]})
+    frames = [points] if control_points is None else [points, control_points]
+    data_ = pd.concat(frames, ignore_index=True)
+    data_ = data_.assign(group=data_["dataset"] + "/" + data_["arch"])
+    cell = data_.groupby(["group", "layer"])
+    data_["homogeneity_within"] = data_["homogeneity"] - cell["homogeneity"].transform("mean")
+    data_["excess_change_within"] = data_["excess_change"] - cell["excess_change"].transform("mean")
+    sns.scatterplot(data=data_, x="homogeneity_within", y="excess_change_within", hue="group", style="layer",
+                    s=45, ax=axes[0])
+    axes[0].set_xlabel("homogeneity − its mean at that depth (1 − excess MI)")
+    axes[0].set_ylabel(f"excess change (PGD eps={eps} − random) − its mean")
+    axes[0].set_title("one point per model and hidden layer, centred per (stratum, layer)", fontsize=9)
     axes[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _strata_panel(axes[1], {"PGD": est}, s2.PRIMARY, s2.RULE.margin,
-                  "excess change: most − least homogeneous hidden layer")
-    axes[1].set_title("S2's primary per (dataset, arch) and pooled, 95% t over models", fontsize=9)
+    _strata_panel(axes[1], {"PGD": est}, s2.PRIMARY, s2.RULE,
+                  "Spearman(homogeneity, excess change) across models, matched depth", controls)
+    axes[1].set_title("S2's primary per (dataset, arch) and pooled, 95% bootstrap over models", fontsize=9)
     fig.tight_layout()
     return fig

@@ -30,7 +30,14 @@ STATEMENT = (
     "architecture rises, or than no rise where the untrained one falls (our reading of 'homogeneous "
     "shallow, diverse deep codes').")
 RULE = claims.Rule(
-    primary=PRIMARY, op=">", margin=0.02,
+    primary=PRIMARY, op=">", margin=0.02, band=0.01, null_value=0.0, ideal=1.0,
+    margin_reason=("0.02, a fiftieth of the way from the null (0, no rise beyond both nulls) to the ideal (1, "
+                   "from a code with no class information at the first hidden layer to one that determines the "
+                   "label at the last: all of H(label)); the claim is qualitative ('diverse deep codes'), so "
+                   "any reliable rise counts; band 0.01, a hundredth of the way (0.03 bits of 3.32): a smaller "
+                   "rise, or a fall, is no rise"),
+    scale="normalized MI above its nulls, in units of H(label): 0 = no rise beyond the nulls, 1 = from no "
+          "class information to the label itself",
     null=("the same codes with shuffled labels (their MI is subtracted at every layer, so no class structure "
           "gives no rise), and the untrained network of the same architecture and seed, coded by SOMs of the "
           "same grid on the same inputs (random features of each layer's dimension); per model the larger "
@@ -41,7 +48,11 @@ RULE = claims.Rule(
         "code entropy near the maximum (0.95-0.975) at every layer, so that condition could not move and "
         "decided the verdict on a difference of -0.0066; now one primary, the first-to-last hidden-layer "
         "rise in MI above the shuffled-label null, minus max(0, the untrained twin's rise), margin 0.02 "
-        "of H(label), per (dataset, arch); entropy, purity and shared units are reported, not judged.",),
+        "of H(label), per (dataset, arch); entropy, purity and shared units are reported, not judged.",
+        "2026-12-04: (issue 20) the primary and its margin are unchanged; the scale is declared (null 0, ideal "
+        "1 = a rise of all of H(label)), with an equivalence band of 0.01 around the null ('no effect' within "
+        "it or below), the margin's reason, the four-word verdicts, and a positive and a negative control "
+        "network coded by the same SOM code and decided by the same rule."),
 )
 REPORTED = ["excess_mi_rise_trained", "excess_mi_rise_untrained", ALT, "delta_normalized_mi",
             "delta_purity", "delta_shared_units_frac", "delta_normalized_entropy", "delta_units_used_frac"]
@@ -103,10 +114,10 @@ def notes(est: StratifiedEstimates, parameters: Mapping[str, Any], *, n_models: 
 
 
 def record(est: StratifiedEstimates, parameters: Mapping[str, Any], *, figures: Sequence[str], n_models: int,
-           misfit_note: str = "") -> claims.Claim:
-    """Decide S1 by :data:`RULE` per stratum and pooled, and write it to the ledger."""
+           misfit_note: str = "", controls: Sequence[claims.Control] = ()) -> claims.Claim:
+    """Decide S1 and its ``controls`` by :data:`RULE` per stratum and pooled, and write it to the ledger."""
     return claims.record_rule(
         "S1", RULE, statement=STATEMENT, pooled=est.pooled[PRIMARY], strata=est.of(PRIMARY),
         measurements={k: est.pooled[k] for k in REPORTED}, replicates=n_models, figures=list(figures),
-        notebook=NOTEBOOK, parameters=parameters,
+        notebook=NOTEBOOK, parameters=parameters, controls=controls,
         notes=notes(est, parameters, n_models=n_models, misfit_note=misfit_note))
