@@ -15,11 +15,12 @@ from scipy import stats as sps
 from torch import nn
 
 from halfway_utils import data, models, zoo
-from halfway_utils.evidence import stats
-from halfway_utils.evidence.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from halfway_utils.evidence import claims, stats
+from halfway_utils.evidence.claims import INCONCLUSIVE, NO_EFFECT, SUPPORTED, WEAKER
 from halfway_utils.evidence.stats import Estimate
 from halfway_utils.experiments import convex_hull as ex
 from halfway_utils.experiments.convex_hull import c1, c2
+from halfway_utils.experiments.convex_hull import controls as ctl
 from halfway_utils.experiments.convex_hull import figures as figs
 from halfway_utils.experiments.convex_hull import sizes as sz
 from halfway_utils.experiments.convex_hull import sweep as sw
@@ -92,7 +93,8 @@ def _table(inside, ratio_nn, **extra):
 
 DEFAULTS = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
             "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_queries": 100,
-            "train_sizes": [250, 500, 1000, 2000], "sweep_dataset": "mnist", "widths": [4, 16, 64, 256],
+            "train_sizes": [250, 500, 1000, 2000], "pca_dims": [2, 5, 10, 20, 50, 100],
+            "sweep_dataset": "mnist", "widths": [4, 16, 64, 256],
             "sweep_seeds": [0, 1, 2, 3, 4], "sweep_n_train": 1000, "sweep_n_test": 1000, "sweep_epochs_true": 60,
             "sweep_epochs_random": 100, "hull_tol": 1e-6, "n_boot": 2000, "device": None}
 
@@ -374,35 +376,50 @@ def _c1_tables():
     return tests, helds, rows
 
 
+def test_c1_strata_of_the_test_queries_alone():
+    tests, _, _ = _c1_tables()
+    assert c1.per_model_effects(tests, None, "mnist", "mlp") == pytest.approx([0.6, 0.9])
+    strata = c1.stratum_effects(tests, ["mnist"], ["mlp"], n_boot=300)
+    assert list(strata) == ["mnist/pixel", "mnist/mlp"]
+    assert strata["mnist/pixel"].value == pytest.approx(0.7) and strata["mnist/pixel"].n == 3
+    assert strata["mnist/mlp"].value == pytest.approx(0.75) and strata["mnist/mlp"].n == 2
+    pooled = c1.pooled_effect(tests, ["mnist"], ["mlp"], n_boot=500)
+    assert pooled.value == pytest.approx((0.7 + 0.75) / 2) and pooled.n == 2 and pooled.low < pooled.high
+
+
 def test_c1_strata_pixel_over_queries_features_over_models():
     tests, helds, _ = _c1_tables()
     assert c1.per_model_effects(tests, helds, "mnist", "mlp") == pytest.approx([0.1, 0.3])
-    strata = c1.stratum_effects(tests, helds, ["mnist"], ["mlp"], n_boot=300)
+    strata = c1.stratum_effects(tests, ["mnist"], ["mlp"], n_boot=300, helds=helds)
     assert list(strata) == ["mnist/pixel", "mnist/mlp"]
     pixel, mlp = strata["mnist/pixel"], strata["mnist/mlp"]
     assert pixel.value == pytest.approx(0.2) and pixel.n == 3 and pixel.method.startswith("bootstrap over queries")
     half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.3], ddof=1) / np.sqrt(2)
     assert (mlp.value, mlp.low, mlp.high, mlp.n) == pytest.approx((0.2, 0.2 - half, 0.2 + half, 2))
     assert mlp.method == "t across seeds"
-    assert np.isnan(c1.stratum_effect(tests, helds, "mnist", "cnn", n_boot=100).value)  # no model: NaN
+    assert np.isnan(c1.stratum_effect(tests, "mnist", "cnn", n_boot=100, helds=helds).value)  # no model: NaN
 
 
 def test_c1_pooled_is_the_mean_of_the_strata():
     tests, helds, _ = _c1_tables()
-    pooled = c1.pooled_effect(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # cnn has no model: left out
+    pooled = c1.pooled_effect(tests, ["mnist"], ["mlp", "cnn"], n_boot=500, helds=helds)  # cnn: no model, left out
     assert pooled.value == pytest.approx(0.2) and pooled.n == 2
     assert pooled.low < 0.2 < pooled.high
-    assert pooled == c1.pooled_effect(tests, helds, ["mnist"], ["mlp", "cnn"], n_boot=500)  # seeded
+    assert pooled == c1.pooled_effect(tests, ["mnist"], ["mlp", "cnn"], n_boot=500, helds=helds)  # seeded
     # two models give a t interval with one degree of freedom: wider than a bootstrap over the two
-    assert pooled.high - pooled.low > c1.pooled_effect(tests, helds, ["mnist"], [], n_boot=500).high - 0.2
+    assert pooled.high - pooled.low > c1.pooled_effect(tests, ["mnist"], [], n_boot=500, helds=helds).high - 0.2
     del tests[("mnist", "mlp/seed1")]  # one model: no interval of its own, left out of the pooled one
-    assert c1.pooled_effect(tests, helds, ["mnist"], ["mlp"], n_boot=500).n == 1
+    assert c1.pooled_effect(tests, ["mnist"], ["mlp"], n_boot=500, helds=helds).n == 1
 
 
 def test_c1_measurements_are_reported_per_stratum():
     tests, helds, rows = _c1_tables()
     m = c1.measurements(tests, helds, rows, ["mnist"], ["mlp"], n_boot=200)
-    assert list(m) == [
+    assert list(m)[:3] == ["test_minus_heldout_pooled", "test_minus_heldout_mnist_pixel",
+                           "test_minus_heldout_mnist_mlp"]
+    assert m["test_minus_heldout_mnist_pixel"].value == pytest.approx(0.2)
+    assert m["test_minus_heldout_mnist_mlp"].value == pytest.approx(0.2)
+    assert list(m)[3:] == [
         "outside_test_mnist_pixel", "median_hull_over_nn_test_mnist_pixel", "outside_heldout_mnist_pixel",
         "median_hull_over_nn_heldout_mnist_pixel", "median_hull_over_other_class_test_mnist_pixel",
         "label_change_test_mnist_pixel_by_mlp", "label_change_heldout_mnist_pixel_by_mlp",
@@ -417,58 +434,142 @@ def test_c1_measurements_are_reported_per_stratum():
     assert m["label_change_heldout_mnist_mlp"].value == 0.0
 
 
-def _gaussian_c1(scale, seed=0, n=200, q=300, d=20, models=3):
-    """A known-answer C1 case: training points and held-out points from N(0, I) in d dimensions, test
-    points from N(0, scale^2 I); "pixel" space plus ``models`` "feature spaces" (random linear maps)."""
+def _gaussian_c1(make_queries, seed=0, n=200, q=120, d=20, models=3):
+    """A known-answer C1 case: training points from N(0, I) in d dimensions, queries ``make_queries(train,
+    rng)``; "pixel" space plus ``models`` "feature spaces" (random linear maps, which keep a query inside or
+    outside the hull's image)."""
     rng = np.random.default_rng(seed)
-    train_x, held_x, test_x = rng.normal(size=(n, d)), rng.normal(size=(q, d)), scale * rng.normal(size=(q, d))
-    y_tr, y_q = rng.integers(0, 10, n), rng.integers(0, 10, q)
-    tests, helds = {}, {}
+    train_x = rng.normal(size=(n, d))
+    test_x = make_queries(train_x, rng, q)
+    y_tr, y_q = rng.integers(0, 3, n), rng.integers(0, 3, len(test_x))
+    tests = {}
     maps = [("pixel", np.eye(d))] + [(f"mlp/seed{s}", rng.normal(size=(d, d)) / np.sqrt(d)) for s in range(models)]
     for space, a in maps:
-        key = ("synthetic", space)
-        tests[key], helds[key] = tb.paired_tables(train_x @ a, y_tr, test_x @ a, y_q, held_x @ a, y_q,
-                                                  tol=1e-6, device="cpu")
-    return tests, helds
+        tests[("synthetic", space)] = tb.hull_table(train_x @ a, y_tr, test_x @ a, y_q, tol=1e-8, device="cpu")
+    return tests
 
 
-def _decide_c1(tests, helds, tmp_path, monkeypatch):
+def _convex(train, rng, q):
+    """Convex combinations of five random training points: inside the hull."""
+    idx = rng.integers(0, len(train), (q, 5))
+    w = rng.dirichlet(np.ones(5), q)
+    return (w[:, :, None] * train[idx]).sum(axis=1)
+
+
+def _far(train, rng, q):
+    """Points far out: 4 times the training spread."""
+    return 4.0 * rng.normal(size=(q, train.shape[1]))
+
+
+def _decide_c1(tests, tmp_path, monkeypatch, controls=()):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    strata = c1.stratum_effects(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
-    pooled = c1.pooled_effect(tests, helds, ["synthetic"], ["mlp"], n_boot=1000)
-    return c1.record(strata, pooled, {}, replicates=3, figures=[], parameters=DEFAULTS)
+    strata = c1.stratum_effects(tests, ["synthetic"], ["mlp"], n_boot=1000)
+    pooled = c1.pooled_effect(tests, ["synthetic"], ["mlp"], n_boot=1000)
+    return c1.record(strata, pooled, {}, replicates=3, figures=[], parameters=DEFAULTS, controls=controls)
 
 
-def test_c1_known_answer_test_drawn_like_training_is_not_supported(tmp_path, monkeypatch):
-    claim = _decide_c1(*_gaussian_c1(scale=1.0), tmp_path, monkeypatch)
-    assert claim.verdict == NOT_SUPPORTED
-    assert [row["verdict"] for row in claim.strata] == [NOT_SUPPORTED, NOT_SUPPORTED]
+def test_c1_primary_lands_on_either_side(tmp_path, monkeypatch):
+    inside = _decide_c1(_gaussian_c1(_convex), tmp_path, monkeypatch)
+    assert inside.verdict == NO_EFFECT and [r["verdict"] for r in inside.strata] == [NO_EFFECT, NO_EFFECT]
+    far = _decide_c1(_gaussian_c1(_far), tmp_path, monkeypatch)
+    assert far.verdict == SUPPORTED and [r["verdict"] for r in far.strata] == [SUPPORTED, SUPPORTED]
+    low_dim = _decide_c1(_gaussian_c1(lambda t, rng, q: rng.normal(size=(q, 2)), d=2), tmp_path, monkeypatch)
+    assert low_dim.verdict == NO_EFFECT  # in two dimensions new draws lie inside the hull of 200 points
+    few = _decide_c1(_gaussian_c1(lambda t, rng, q: rng.normal(size=(q, 20)) * rng.uniform(0, 2, (q, 1)), q=6,
+                                  models=2), tmp_path, monkeypatch)
+    assert few.verdict in (INCONCLUSIVE, WEAKER, SUPPORTED)  # a handful of mixed queries cannot say no effect
 
 
-def test_c1_known_answer_test_further_out_is_supported(tmp_path, monkeypatch):
-    claim = _decide_c1(*_gaussian_c1(scale=1.5), tmp_path, monkeypatch)
-    assert claim.verdict == SUPPORTED
-    assert [row["verdict"] for row in claim.strata] == [SUPPORTED, SUPPORTED]
+def _cluster_split(shift, seed, n_train=60, n_test=30, classes=3, dim=16):
+    """A split of ``classes`` Gaussian clusters in (1, 4, 4) "images", centred around ``shift``."""
+    rng = np.random.default_rng(seed)
+    centres = shift + 3.0 * rng.normal(size=(classes, dim))
+    def draw(n):
+        y = np.arange(n) % classes
+        x = torch.tensor(centres[y] + rng.normal(size=(n, dim)), dtype=torch.float32)
+        return x.view(n, 1, 4, 4), torch.tensor(y)
+    (xt, yt), (xq, yq) = draw(n_train), draw(n_test)
+    return tb.Split(xt, yt, xq, yq, n_test)
 
 
-def test_c1_known_answer_too_few_queries_is_inconclusive(tmp_path, monkeypatch):
-    claim = _decide_c1(*_gaussian_c1(scale=1.0, q=12, models=2), tmp_path, monkeypatch)
-    assert claim.verdict == INCONCLUSIVE
+def test_c1_controls_read_as_built(tmp_path, monkeypatch):
+    splits = {"mnist": _cluster_split(0.0, 0), "fashion_mnist": _cluster_split(30.0, 1)}
+    control_tables = ctl.c1_control_tables(splits, tol=1e-8, device="cpu")
+    assert set(control_tables) == {"positive", "negative"}
+    assert list(control_tables["positive"]) == [("mnist", "pixel"), ("fashion_mnist", "pixel")]
+    assert control_tables["negative"][("mnist", "pixel")]["inside"].all()  # built inside the hull
+    assert not control_tables["positive"][("mnist", "pixel")]["inside"].any()
+    controls = c1.controls(control_tables, list(splits), [], n_boot=500)
+    assert [c.kind for c in controls] == [claims.POSITIVE, claims.NEGATIVE]
+    assert [c1.RULE.judge(c.estimate) for c in controls] == [SUPPORTED, NO_EFFECT]
+    tests = {("synthetic", "pixel"): control_tables["negative"][("mnist", "pixel")]}
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    claim = c1.record({"mnist/pixel": controls[0].estimate}, controls[0].estimate, {}, replicates=1, figures=[],
+                      parameters=DEFAULTS, controls=controls)
+    assert claims.control_problems(claim.controls) == [] and tests
+    stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
+    assert [c["verdict"] for c in stored["controls"]] == [SUPPORTED, NO_EFFECT]
+
+
+def _plane_split(shift, seed, n_train=30, n_test=12):
+    """Three Gaussian clusters of 2-D points as (1, 1, 2) "images" around ``shift``."""
+    rng = np.random.default_rng(seed)
+    centres = shift + 3.0 * rng.normal(size=(3, 2))
+    def draw(n):
+        y = np.arange(n) % 3
+        return _images(centres[y] + rng.normal(size=(n, 2))), torch.tensor(y)
+    (xt, yt), (xq, yq) = draw(n_train), draw(n_test)
+    return tb.Split(xt, yt, xq, yq, n_test)
+
+
+def test_c1_controls_in_feature_spaces(monkeypatch):
+    monkeypatch.setattr(zoo, "train", _fake_trainer([]))  # features = 2 x the input
+    splits = {"mnist": _plane_split(0.0, 0), "fashion_mnist": _plane_split(40.0, 1)}
+    control_tables = ctl.c1_control_tables(splits, tol=1e-9, device="cpu", archs=["mlp"], seeds=[0, 1], n_train=30,
+                                           n_test=12)
+    assert list(control_tables["negative"]) == [("mnist", "pixel"), ("fashion_mnist", "pixel"), ("mnist", "mlp/seed0"),
+                                                ("mnist", "mlp/seed1"), ("fashion_mnist", "mlp/seed0"),
+                                                ("fashion_mnist", "mlp/seed1")]
+    pixel, feature = (control_tables["positive"][("mnist", k)] for k in ("pixel", "mlp/seed0"))
+    assert feature["hull"] == pytest.approx(2 * pixel["hull"], rel=1e-4)  # the doubled plane
+    assert control_tables["negative"][("mnist", "mlp/seed0")]["inside"].all()
+    controls = c1.controls(control_tables, list(splits), ["mlp"], n_boot=300)
+    assert controls[0].estimate.n == 4  # two pixel and two feature strata
+    assert [c1.RULE.judge(c.estimate) for c in controls] == [SUPPORTED, NO_EFFECT]
+
+
+def test_inside_queries_are_convex_combinations_of_the_nearest_samples():
+    split = _square_split(held=False)
+    mix = ctl.inside_queries(split, k=2).view(-1, 2).numpy()
+    t = tb.hull_table(SQUARE, np.array([0, 1, 0, 1]), mix, np.zeros(len(mix), int), tol=1e-9, device="cpu")
+    assert t["inside"].all()
+    # query (3, 0.5): its two nearest corners (1, 0) and (1, 1) at equal distance: their midpoint
+    assert mix[1] == pytest.approx([1.0, 0.5], abs=1e-6)
+
+
+def test_dimension_sweep_projects_on_principal_components():
+    rows = sz.dimension_sweep({"synthetic": _cluster_split(0.0, 0)}, [1, 16], tol=1e-8, device="cpu")
+    assert [r["dims"] for r in rows] == [1, 16]
+    assert rows[0]["median_hull/nn"] == pytest.approx(0.0, abs=1e-6)  # on a line, most queries are inside
+    assert rows[1]["outside"] > rows[0]["outside"]
 
 
 def test_c1_record_writes_the_rule_and_strata(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    strata = {"mnist/pixel": Estimate(0.1, 0.07, 0.13, 200, "bootstrap"),
-              "mnist/mlp": Estimate(-0.01, -0.03, 0.01, 5, "t across seeds")}
-    pooled = Estimate(0.045, 0.03, 0.06, 2, "stratified")
+    strata = {"mnist/pixel": Estimate(0.6, 0.55, 0.65, 200, "bootstrap"),
+              "mnist/mlp": Estimate(0.02, -0.01, 0.05, 5, "t across seeds"),
+              "mnist/cnn": Estimate(0.15, 0.12, 0.2, 5, "t across seeds")}
+    pooled = Estimate(0.25, 0.2, 0.3, 3, "stratified")
     m = {"outside_test_mnist_pixel": Estimate(1.0, 1.0, 1.0, 200, "bootstrap")}
     claim = c1.record(strata, pooled, m, replicates=5, figures=["figures/05_c1_effect.png"], parameters=DEFAULTS,
                       notes="n")
     assert claim.verdict == INCONCLUSIVE  # the pooled interval straddles the margin
-    assert [row["verdict"] for row in claim.strata] == [SUPPORTED, NOT_SUPPORTED]
+    assert [row["verdict"] for row in claim.strata] == [SUPPORTED, NO_EFFECT, WEAKER]
     stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
     assert stored["primary"] == c1.PRIMARY and stored["primary"] in stored["measurements"]
-    assert stored["margin"] == c1.MARGIN and "held-out training samples" in stored["null"]
+    assert stored["margin"] == c1.MARGIN and "inside the hull" in stored["null"]
+    assert (stored["null_value"], stored["band"], stored["ideal"]) == (0.0, c1.BAND, 1.0)
+    assert "quarter of the way" in stored["margin_reason"] and stored["rule_changes"][-1].startswith("2026-12-04: ")
     assert stored["replicates"] == 5 and stored["figures"] == ["05_c1_effect.png"]
     assert stored["rule_changes"] and "issue 13" in stored["rule_changes"][0]
     assert stored["statement"] == c1.STATEMENT and stored["notebook"] == "05_convex_hull"
@@ -476,7 +577,7 @@ def test_c1_record_writes_the_rule_and_strata(tmp_path, monkeypatch):
     c1.record(strata, pooled, m, replicates=5, parameters=DEFAULTS)  # by default, the figures of c1.FIGURES
     stored = json.loads((tmp_path / "results" / "claims" / "C1.json").read_text())
     assert stored["figures"] == ["05_hull_vs_nn.png", "05_ratio_distributions.png", "05_train_size.png",
-                                 "05_c1_effect.png"]
+                                 "05_dimension_sweep.png", "05_c1_effect.png"]
 
 
 # --- C2 ----------------------------------------------------------------------------------------------
@@ -569,28 +670,129 @@ def test_chance_level():
     assert c2.chance_level("mnist") == pytest.approx(0.1)
 
 
-def test_c2_known_answer_random_labels_at_chance_are_supported(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+def test_c2_widest_fitted_random_labels_are_reported():
     width, primary = c2.widest_fitted(_rows([0.095, 0.1, 0.105, 0.1, 0.1]), 0.1)
     assert width == 64 and primary.value == pytest.approx(0.0) and primary.n == 5
-    claim = c2.record(primary, {}, parameters=DEFAULTS)  # by default, the figures of c2.FIGURES
-    assert claim.verdict == SUPPORTED and [r["stratum"] for r in claim.strata] == ["mnist/mlp"]
+
+
+def test_far_near_thirds_and_gap():
+    far, near = c2.far_near([5.0, 0.1, 3.0, 0.2, 4.0, 0.3, 1.0])
+    assert far.tolist() == [True, False, False, False, True, False, False]
+    assert near.tolist() == [False, True, False, True, False, False, False]
+    assert c2.gap(np.array([0, 1, 1, 1, 1, 0, 0]), far, near) == pytest.approx(1.0 - 0.5)
+
+
+def _family(gap_of, widths=(16, 64, 256), seeds=(0, 1, 2, 3), n=300, seed=0):
+    """Per-query correctness of a family keyed (seed, width): first third near queries, last third far;
+    near accuracy 0.95, far accuracy 0.95 - gap_of(width, seed) (exact shares, shuffled within each third)."""
+    rng = np.random.default_rng(seed)
+    third = n // 3
+    far, near = np.zeros(n, bool), np.zeros(n, bool)
+    near[:third], far[-third:] = True, True
+    out = {}
+    for s in seeds:
+        for w in widths:
+            c = np.ones(n, bool)
+            for mask, acc in ((near, 0.95), (far, 0.95 - gap_of(w, s))):
+                idx = np.flatnonzero(mask)
+                c[rng.choice(idx, int(round((1 - acc) * len(idx))), replace=False)] = False
+            out[(s, w)] = c
+    return out, far, near
+
+
+def test_width_pair_needs_enough_fitted_models():
+    fitted = {(s, w): not (w == 4 or (w == 16 and s == 3)) for s in range(4) for w in (4, 16, 64)}
+    assert c2.width_pair(fitted) == (16, 64)
+    assert c2.width_pair({(s, 16): True for s in range(3)}) == (None, None)  # one width: nothing to compare
+
+
+def test_c2_primary_lands_on_either_side(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    closes, far, near = _family(lambda w, s: {16: 0.3, 64: 0.15, 256: 0.0}[w] + 0.01 * s)
+    fitted = {k: True for k in closes}
+    narrow, wide, est = c2.gap_closed(closes, fitted, far, near)
+    assert (narrow, wide, est.n) == (16, 256, 4) and est.value == pytest.approx(1.0, abs=0.06)
+    assert c2.RULE.judge(est) == SUPPORTED
+    same, far, near = _family(lambda w, s: 0.3 + 0.01 * s)
+    assert c2.RULE.judge(c2.gap_closed(same, fitted, far, near)[2]) == NO_EFFECT
+    widens, far, near = _family(lambda w, s: {16: 0.2, 64: 0.3, 256: 0.4}[w] + 0.01 * s)  # width helps near more
+    est = c2.gap_closed(widens, fitted, far, near)[2]
+    assert est.value < 0 and c2.RULE.judge(est) == NO_EFFECT
+    half, far, near = _family(lambda w, s: {16: 0.3, 64: 0.25, 256: 0.24}[w] + 0.01 * s)
+    assert c2.RULE.judge(c2.gap_closed(half, fitted, far, near)[2]) == WEAKER  # beyond the band, short of the margin
+    claim = c2.record(est, {}, parameters=DEFAULTS)
+    assert claim.verdict == NO_EFFECT and [r["stratum"] for r in claim.strata] == ["mnist/mlp"]
     stored = json.loads((tmp_path / "results" / "claims" / "C2.json").read_text())
     assert stored["primary"] == c2.PRIMARY and stored["primary"] in stored["measurements"]
-    assert stored["margin"] == c2.MARGIN and stored["null"] and stored["replicates"] == 5
-    assert stored["rule_changes"] and stored["figures"] == ["05_width_sweep.png"]
+    assert stored["margin"] == c2.MARGIN and stored["null"] and stored["replicates"] == 4
+    assert (stored["null_value"], stored["band"], stored["ideal"]) == (0.0, c2.BAND, 1.0)
+    assert stored["rule_changes"][-1].startswith("2026-12-04: ") and stored["figures"] == ["05_width_sweep.png",
+                                                                                           "05_c2_effect.png"]
 
 
-def test_c2_known_answer_a_net_that_generalized_is_not_supported(tmp_path, monkeypatch):
+def test_c2_primary_is_nan_without_a_pair_or_a_gap():
+    family, far, near = _family(lambda w, s: 0.0)  # no far-near gap to close: nothing to normalise by
+    assert np.isnan(c2.gap_closed(family, {k: True for k in family}, far, near)[2].value)
+    assert c2.gap_closed(family, {k: k[1] == 16 for k in family}, far, near)[:2] == (None, None)
+
+
+def test_pad_mlp_computes_the_same_function():
+    torch.manual_seed(0)
+    net = models.mlp(in_shape=(1, 4, 4), num_classes=3, width=4)
+    wide = ctl.pad_mlp(net, 32, seed=1)
+    x = torch.rand(20, 1, 4, 4)
+    assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in net.parameters())
+    with torch.no_grad():
+        assert torch.allclose(wide(x), net(x), atol=1e-6)
+    with pytest.raises(ValueError):
+        ctl.pad_mlp(net, 2)
+
+
+def test_reach_nn_falls_back_beyond_its_radius():
+    split = _square_split(held=False)
+    near_only = ctl.ReachNN(split.x_train, split.y_train, radius=1.0, fallback=2, num_classes=3)
+    x = _images([[0.1, 0.0], [3.0, 0.5]])
+    assert models.predict(near_only, x).tolist() == [0, 2]  # (3, 0.5) is 2.06 from its nearest corner
+    unbounded = ctl.ReachNN(split.x_train, split.y_train, radius=float("inf"), fallback=2, num_classes=3)
+    assert models.predict(unbounded, x).tolist() == [0, 1]
+    radii = ctl.reach_radii(split.x_train, [16, 4, 64])
+    assert radii[4] == pytest.approx(1.0) and np.isinf(radii[64]) and radii[4] <= radii[16]
+
+
+def _fit_mlp(split, width, seed, steps=150):
+    """A small mlp fitted to a split's training set (full-batch Adam)."""
+    torch.manual_seed(seed)
+    net = models.mlp(in_shape=(1, 4, 4), num_classes=3, width=width, mean=(0.0,), std=(1.0,))
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(split.x_train), split.y_train).backward()
+        opt.step()
+    return net
+
+
+def test_c2_controls_read_as_built(tmp_path, monkeypatch):
+    """The controls at small sizes through the real measurement: three classes, near and far test samples."""
+    base = _cluster_split(0.0, 0, n_train=90, n_test=30)
+    rng = np.random.default_rng(1)
+    x_near = base.x_train[:45] + 0.05 * torch.tensor(rng.normal(size=(45, 1, 4, 4)), dtype=torch.float32)
+    x_far = base.x_train[45:] + 2.5 * torch.tensor(rng.normal(size=(45, 1, 4, 4)), dtype=torch.float32)
+    split = tb.Split(base.x_train, base.y_train, torch.cat([x_near, x_far]),
+                     torch.cat([base.y_train[:45], base.y_train[45:]]), 90)
+    table = sw.sweep_queries(split, tol=1e-8, device="cpu")
+    far, near = c2.far_near(table["hull"])
+    widths, seeds = [4, 16, 64], [0, 1, 2, 3]
+    results = {("true", s, 4): SimpleNamespace(model=_fit_mlp(split, 4, s)) for s in seeds}  # the narrowest, padded
+    fitted = {(s, w): True for s in seeds for w in widths}
+    controls, families = c2.controls(split, results, fitted, widths, seeds, far, near)
+    assert [c.kind for c in controls] == [claims.POSITIVE, claims.NEGATIVE]
+    assert set(families["padded"]) == {(s, w) for s in seeds for w in widths}
+    assert [c2.RULE.judge(c.estimate) for c in controls] == [SUPPORTED, NO_EFFECT]
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    _, primary = c2.widest_fitted(_rows([0.3, 0.32, 0.35]), 0.1)
-    assert c2.record(primary, {}, figures=[], parameters=DEFAULTS).verdict == NOT_SUPPORTED
-
-
-def test_c2_known_answer_labelings_that_disagree_are_inconclusive(tmp_path, monkeypatch):
-    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    _, primary = c2.widest_fitted(_rows([0.05, 0.3, 0.1]), 0.1)
-    assert c2.record(primary, {}, figures=[], parameters=DEFAULTS).verdict == INCONCLUSIVE
+    claim = c2.record(controls[0].estimate, {}, parameters=DEFAULTS, controls=controls)
+    assert claims.control_problems(claim.controls) == []
+    gaps = c2.gaps_by_width(families["reach"], {}, far, near)
+    assert list(gaps) == widths and np.mean(gaps[4]) > np.mean(gaps[64])
 
 
 def test_c2_primary_uses_the_widest_width_with_enough_fitted_labelings():
@@ -610,7 +812,8 @@ def test_c2_measurements_by_hand():
     m = c2.measurements(rows, per_sample, np.array([True, True, False, True]), [64, 16], 64, n_boot=300)
     assert list(m) == ["test_acc_true_w16", "fitted_true_w16", "test_acc_random_w16", "fitted_random_w16",
                        "test_acc_true_w64", "fitted_true_w64", "test_acc_random_w64", "fitted_random_w64",
-                       "train_acc_random_widest_fitted", "test_acc_true_widest_minus_next",
+                       "test_acc_random_minus_chance_widest_fitted", "train_acc_random_widest_fitted",
+                       "test_acc_true_widest_minus_next",
                        "agree_1nn_outside_true_widest", "agree_1nn_outside_random_widest",
                        "share_outside_sweep_hull"]
     assert m["test_acc_true_w64"].value == pytest.approx(0.964)
@@ -621,14 +824,20 @@ def test_c2_measurements_by_hand():
     assert m["agree_1nn_outside_true_widest"].value == 0.5
     assert m["agree_1nn_outside_random_widest"].value == pytest.approx(0.25)
     assert m["share_outside_sweep_hull"].value == pytest.approx(0.75)
+    assert m["test_acc_random_minus_chance_widest_fitted"].value == pytest.approx(0.01)
     assert "train_acc_random_widest_fitted" not in c2.measurements(rows, per_sample, np.ones(2, bool), [16, 64],
                                                                       None, n_boot=100)
+    for v in per_sample.values():
+        v["test_correct"] = np.array([1, 1, 0, 0, 1, 1], bool)
+    far, near = np.array([0, 0, 1, 1, 0, 0], bool), np.array([1, 1, 0, 0, 0, 0], bool)
+    m = c2.measurements(rows, per_sample, np.ones(2, bool), [16, 64], 64, n_boot=100, far=far, near=near)
+    assert m["acc_far_true_w16"].value == 0.0 and m["acc_near_true_w64"].value == 1.0
 
 
 def test_c2_notes_name_the_misfits():
     rows = _rows([0.1, 0.1, 0.1], fitted=lambda w, s: w == 64)
-    note = c2.notes(DEFAULTS, rows, 64)
-    assert "more than the 784 input dimensions" in note and "decided at width 64" in note
+    note = c2.notes(DEFAULTS, rows, 64, (16, 64))
+    assert "more than the 784 input dimensions" in note and "between widths 16 and 64" in note
     assert "random w16 seed0 (0.500)" in note
     assert "inconclusive" in c2.notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
     assert "NOT more" in c2.notes({**DEFAULTS, "sweep_n_train": 300}, rows, None)
@@ -636,8 +845,18 @@ def test_c2_notes_name_the_misfits():
 
 def test_figure_c1_effect():
     strata = {"mnist/pixel": Estimate(0.0, -0.02, 0.02, 200, "b"), "mnist/mlp": Estimate(0.01, 0.0, 0.02, 5, "t")}
-    fig = figs.figure_c1_effect(strata, Estimate(0.005, -0.01, 0.02, 2, "s"), 0.05)
-    assert len(fig.axes) == 1 and len(fig.axes[0].get_xticklabels()) == 3
+    controls = [claims.Control("far", claims.POSITIVE, Estimate(0.8, 0.7, 0.9, 3, "b")),
+                claims.Control("inside", claims.NEGATIVE, Estimate(0.0, 0.0, 0.0, 3, "b"))]
+    fig = figs.figure_c1_effect(strata, Estimate(0.005, -0.01, 0.02, 2, "s"), controls, c1.RULE)
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_xticklabels()) == 5
+    plt.close(fig)
+    fig = figs.figure_c2_effect({"zoo": {16: [0.2, 0.3], 64: [0.1]}}, Estimate(0.3, 0.1, 0.5, 4, "t"), controls,
+                                c2.RULE)
+    assert len(fig.axes) == 2 and len(fig.axes[1].get_xticklabels()) == 3
+    plt.close(fig)
+    fig = figs.figure_dimension_sweep([{"dataset": "mnist", "dims": k, "outside": 0.5, "median_hull/nn": 0.3}
+                                       for k in (2, 5)], 0.25)
+    assert len(fig.axes) == 2
     plt.close(fig)
 
 
@@ -657,15 +876,16 @@ def test_write_results_takes_each_claim_from_its_ledger_entry(tmp_path, monkeypa
     primary, m2 = Estimate(0.0, -0.01, 0.01, 3, "t across seeds"), {"test_acc_true_w4": Estimate(0.9, 0.8, 1, 3, "t")}
     claim2 = c2.record(primary, m2, parameters=DEFAULTS)
     path = ex.write_results(pd.DataFrame([{"dataset": "mnist", "outside": 1.0}]), [{"seed": 0}], [{"n_train": 4}],
-                            [{"width": 4}], [{"width": 4, "agree_with_1nn_outside": 0.5}], claim1, claim2, 64,
-                            seconds=1.5, parameters=DEFAULTS)
+                            [{"width": 4}], [{"width": 4, "agree_with_1nn_outside": 0.5}], claim1, claim2, [16, 64],
+                            seconds=1.5, parameters=DEFAULTS, dims=[{"dims": 2}], control_seconds=0.5)
     stored = json.loads(path.read_text())
     assert path.name == "05_convex_hull.json" and stored["parameters"] == DEFAULTS
     results = stored["results"]
     assert results["c1_summary"] == [{"dataset": "mnist", "outside": 1.0}] and results["seconds"] == 1.5
     assert results["models"] == [{"seed": 0}] and results["train_size_sweep"] == [{"n_train": 4}]
     assert results["width_sweep"] == [{"width": 4}] and results["width_agreement"][0]["agree_with_1nn_outside"] == 0.5
+    assert results["dimension_sweep"] == [{"dims": 2}] and results["control_seconds"] == 0.5
     assert results["c1"] == {"verdict": claim1.verdict, "strata": claim1.strata, "pooled": pooled.as_dict(),
-                             "measurements": {k: e.as_dict() for k, e in m1.items()}}
-    assert results["c2"] == {"verdict": claim2.verdict, "width": 64, "primary": primary.as_dict(),
-                             "measurements": {k: e.as_dict() for k, e in m2.items()}}
+                             "controls": [], "measurements": {k: e.as_dict() for k, e in m1.items()}}
+    assert results["c2"] == {"verdict": claim2.verdict, "widths": [16, 64], "primary": primary.as_dict(),
+                             "controls": [], "measurements": {k: e.as_dict() for k, e in m2.items()}}

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ...evidence.claims import Control, Rule
 from ...evidence.stats import Estimate
 from .tables import Tables
 
@@ -85,22 +86,80 @@ def figure_train_size(sizes: pd.DataFrame, train_sizes: Sequence[int], n_queries
 
 
 
-def figure_c1_effect(strata: Mapping[str, Estimate], pooled: Estimate, margin: float) -> plt.Figure:
-    """The C1 primary per stratum and pooled, with its 95% interval, the null (0) and the margin."""
-    names = [*strata, "pooled"]
-    estimates = [*strata.values(), pooled]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.6))
-    for i, est in enumerate(estimates):
-        ax.errorbar(i, est.value, yerr=[[est.value - est.low], [est.high - est.value]], fmt="o",
-                    color="C3" if i == len(names) - 1 else "C0", capsize=3)
-    ax.axhline(0, color="grey", lw=1, label="null: no further out than held-out training samples")
-    ax.axhline(margin, color="C3", lw=1, ls=":", label=f"margin {margin:g}")
+def figure_rule(ax: plt.Axes, rows: Mapping[str, Estimate], controls: Sequence[Control], rule: Rule) -> None:
+    """On ``ax``: each estimate of ``rows`` (strata, then "pooled" in red) and each control (positive green,
+    negative purple) with its 95% interval, against the null with its band (grey) and the margin (red)."""
+    names = [*rows, *[f"{c.kind}: {c.name}" for c in controls]]
+    estimates = [*rows.values(), *[c.estimate for c in controls]]
+    colors = ["C3" if n == "pooled" else "C0" for n in rows] + ["C2" if c.kind == "positive" else "C4"
+                                                                 for c in controls]
+    for i, (est, color) in enumerate(zip(estimates, colors)):
+        low, high = (est.low, est.high) if np.isfinite(est.low) else (est.value, est.value)
+        ax.errorbar(i, est.value, yerr=[[est.value - low], [high - est.value]], fmt="o", color=color, capsize=3)
+    ax.axhspan(rule.null_value - rule.band, rule.null_value + rule.band, color="grey", alpha=0.2,
+               label=f"null {rule.null_value:g} ± band {rule.band:g} (no effect)")
+    ax.axhline(rule.null_value, color="grey", lw=1)
+    ax.axhline(rule.margin, color="C3", lw=1, ls=":", label=f"margin {rule.margin:g}")
+    if rule.ideal is not None:
+        ax.axhline(rule.ideal, color="k", lw=1, ls="--", label=f"ideal {rule.ideal:g}")
+    if controls:
+        ax.axvline(len(rows) - 0.5, color="k", lw=0.5)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set(ylabel="median hull/NN: test − held-out")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="best")
+
+
+def figure_c1_effect(strata: Mapping[str, Estimate], pooled: Estimate, controls: Sequence[Control], rule: Rule
+                     ) -> plt.Figure:
+    """The C1 primary per stratum and pooled beside its controls, against the null, its band and the margin."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * (len(strata) + len(controls)) + 3), 4))
+    figure_rule(ax, {**strata, "pooled": pooled}, controls, rule)
+    ax.set(ylabel="median hull / NN of the queries", ylim=(-0.15, 1.05),
+           title="C1: test queries against the hull (0 = inside, 1 = hull no closer than the NN)")
     fig.tight_layout()
     return fig
 
+
+def figure_dimension_sweep(rows: Sequence[Mapping[str, object]], margin: float, band: float = 0.0) -> plt.Figure:
+    """C1's primary (with its margin and the null's band) and the share outside against the number of
+    principal components kept."""
+    frame = pd.DataFrame(list(rows))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, name in enumerate(frame["dataset"].unique()):
+        group = frame[frame["dataset"] == name]
+        axes[0].plot(group["dims"], group["median_hull/nn"], "o-", color=f"C{i}", label=name)
+        axes[1].plot(group["dims"], group["outside"], "o-", color=f"C{i}", label=name)
+    axes[0].axhline(margin, color="C3", lw=1, ls=":", label=f"margin {margin:g}")
+    if band:
+        axes[0].axhspan(-band, band, color="grey", alpha=0.2, label=f"null 0 ± band {band:g}")
+    axes[0].set(ylabel="median hull / NN (C1's primary)", ylim=(-0.12, 1.05))
+    axes[1].set(ylabel="share of queries outside", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.set(xscale="log", xlabel="principal components kept (log)")
+        ax.legend(fontsize=8)
+    fig.suptitle("The same test queries in fewer dimensions: where the primary can read 'no effect'", y=1.03)
+    fig.tight_layout()
+    return fig
+
+
+def figure_c2_effect(gaps: Mapping[str, Mapping[int, Sequence[float]]], primary: Estimate,
+                     controls: Sequence[Control], rule: Rule) -> plt.Figure:
+    """Left: the far-minus-near accuracy gap against width, mean over seeds, per family (the zoo's mlp and
+    each control); right: C2's primary beside its controls against the null, its band and the margin."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    for name, by_width in gaps.items():
+        widths = sorted(by_width)
+        color = "C2" if name.startswith("positive") else "C4" if name.startswith("negative") else "C0"
+        axes[0].plot(widths, [np.mean(by_width[w]) for w in widths], "o-", color=color, label=name)
+    axes[0].axhline(0, color="grey", lw=1)
+    axes[0].set(xscale="log", xlabel="width (log)", ylabel="accuracy near third − far third",
+                title="queries by distance to the training hull")
+    axes[0].legend(fontsize=8)
+    figure_rule(axes[1], {"zoo mlp": primary}, controls, rule)
+    axes[1].set(ylabel="share of the gap closed", ylim=(min(-0.15, primary.low - 0.05) if np.isfinite(primary.low)
+                                                         else -0.15, 1.1),
+                title="C2: narrowest fitted vs widest width")
+    fig.tight_layout()
+    return fig
 
 
 def figure_width_sweep(sweep: pd.DataFrame, agreement: pd.DataFrame, widths: Sequence[int], dataset: str,

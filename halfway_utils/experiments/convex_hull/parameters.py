@@ -16,6 +16,7 @@ PARAMETERS = rules(
     datasets=p.list_of(p.one_of("mnist", "fashion_mnist")),
     n_queries=p.integer(10, 10000),
     train_sizes=p.list_of(p.integer(10, 60000)),
+    pca_dims=p.list_of(p.integer(1, 784)),
     sweep_dataset=p.one_of(*data.DATASETS),
     widths=p.list_of(p.integer(1, 8192), min_len=2),
     sweep_seeds=p.list_of(p.integer(0)),

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import data
-from .tables import Split, Table, Tables, hull_table
+from .tables import Split, Table, Tables, flatten, hull_table
 
 
 def size_row(dataset: str, n_train: int, t: Table) -> dict[str, Any]:
@@ -31,3 +31,22 @@ def train_size_sweep(splits: Mapping[str, Split], tables: Tables, train_sizes: S
             rows.append(size_row(name, n, t))
     return rows
 
+
+
+def dimension_sweep(splits: Mapping[str, Split], dims: Sequence[int], *, tol: float, device: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """The test queries and the training set projected on the training set's top ``k`` principal components,
+    for each ``k`` in ``dims``: the share of queries outside the hull and their median hull/NN ratio (C1's
+    primary), showing where the primary leaves 0 (in few dimensions a new sample lies inside the hull)."""
+    rows = []
+    for name, split in splits.items():
+        x, q = flatten(split.x_train).astype(np.float64), flatten(split.x_query).astype(np.float64)
+        center = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - center, full_matrices=False)
+        for k in dims:
+            basis = vt[:min(k, len(vt))].T
+            t = hull_table((x - center) @ basis, split.y_train.numpy(), (q - center) @ basis,
+                           split.y_query.numpy(), tol=tol, device=device)
+            rows.append({"dataset": name, "dims": int(basis.shape[1]), "outside": 1 - t["inside"].mean(),
+                         "median_hull/nn": float(np.nanmedian(t["ratio_nn"]))})
+    return rows

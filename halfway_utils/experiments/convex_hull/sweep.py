@@ -11,7 +11,7 @@ import torch
 from ... import zoo
 from ...models import count_parameters, predict
 from ...train import TrainResult, train
-from .tables import Split, Table, Tables, load_split, split_table
+from .tables import Split, Table, Tables, hull_table, load_split, split_table
 
 
 def width_sweep(dataset: str, widths: Sequence[int], seeds: Sequence[int], *, epochs_true: int,
@@ -74,3 +74,8 @@ def sweep_hull(splits: Mapping[str, Split], tables: Tables, parameters: Mapping[
     split = load_split(name, n_train, n_test, parameters["n_queries"], held_out=False)
     return split, split_table(split, tol=parameters["hull_tol"], device=device)
 
+
+
+def sweep_queries(split: Split, *, tol: float, device: str | None = None) -> Table:
+    """C2's queries: the pixel-space hull table of the sweep's whole test subset against its training set."""
+    return hull_table(split.x_train, split.y_train.numpy(), split.x_test, split.y_test.numpy(), tol=tol, device=device)
