@@ -21,7 +21,7 @@ def test_the_fingerprint_is_a_stable_hash_of_what_decides_a_verdict():
     assert rule.fingerprint() == "ddd182f7640ac8a8"  # known answer: the same in every run and on every machine
     assert dataclasses.replace(rule, changes=("2026-12-01: note",)).fingerprint() == rule.fingerprint()
     assert Rule("p", ">", 0, "a null").fingerprint() == Rule("p", ">", 0.0, "a null").fingerprint()
-    for changed in (dict(primary="q"), dict(op="<"), dict(margin=0.6), dict(null="another"), dict(strata=("a",)),
+    for changed in (dict(primary="q"), dict(op="<", margin=-0.5), dict(margin=0.6), dict(null="another"), dict(strata=("a",)),
                     dict(null_value=0.1), dict(band=0.1), dict(ideal=1.0), dict(margin_reason="why"), dict(scale="s")):
         assert dataclasses.replace(rule, **changed).fingerprint() != rule.fingerprint(), changed
 
@@ -45,7 +45,8 @@ def test_a_changed_margin_is_reported_until_a_dated_change_and_a_regenerated_reg
     registry = rules.build(current)  # what the committed registry holds when the rules match it
     moved = dict(current, H1=dataclasses.replace(current["H1"], margin=current["H1"].margin + 0.05))
     found = rules.problems(moved, registry)
-    assert len(found) == 1 and found[0].startswith("H1:") and "margin 0.05 -> 0.1" in found[0]
+    old, new = current["H1"].margin, moved["H1"].margin
+    assert len(found) == 1 and found[0].startswith("H1:") and f"margin {old!r} -> {new!r}" in found[0]
     assert "Add a dated entry" in found[0] and rules.COMMAND in found[0]
 
     # regenerating the registry without a new changes entry: caught against the previous registry
@@ -106,7 +107,7 @@ def test_the_previous_registry_is_head_s_or_the_one_before_the_last_change(tmp_p
     subprocess.run([*git, "add", "rules.lock.json"], check=True)
     subprocess.run([*git, "commit", "-qm", "one"], check=True)
     assert rules.previous_registry(path, tmp_path)[0] is None  # the first version has none before it
-    moved = dict(current, H1=dataclasses.replace(current["H1"], margin=0.5))
+    moved = dict(current, H1=dataclasses.replace(current["H1"], margin=current["H1"].margin + 0.1))
     rules.write(moved, path)
     previous, source = rules.previous_registry(path, tmp_path)
     assert previous == first and source == "HEAD"  # an uncommitted regeneration is compared with HEAD
