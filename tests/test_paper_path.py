@@ -23,6 +23,7 @@ TINY = {
     "n_queries": 30, "train_sizes": [100, 300], "sweep_seeds": [0, 1, 2], "sweep_n_train": 200,
     "sweep_n_test": 100, "sweep_epochs_true": 40, "sweep_epochs_random": 60,
     "resolution": 40, "n_segments": 10, "n_fresh": 100,
+    "oracle_seeds": [0, 1, 2], "control_seeds": [0, 1, 2], "control_n_train": 200,
 }
 
 
