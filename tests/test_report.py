@@ -138,3 +138,17 @@ def test_the_report_and_readme_show_both_references_the_margin_curve_controls_an
     assert list(rows[rows["id"] == "H1"]["label"]) == ["pooled", "mnist/mlp", "mnist/cnn", "control +: 1-NN rule",
                                                        "control -: biased 1-NN"]
     assert len(report.overview_figure(table).axes) == len(claims.CLAIMS)
+
+
+def test_the_overview_draws_no_other_profile_s_primary_on_a_claim_s_axis(tmp_path, monkeypatch):
+    tables = {}
+    for profile, primary in (("quick", "new_primary"), ("full", "old_primary")):
+        monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path / profile))
+        rule = claims.Rule(primary, ">", 0.5, null="n", band=0.1)
+        claims.record_rule("H3", rule, statement="s", pooled=Estimate(0.7, 0.6, 0.8, 5, "b"),
+                           strata={"mnist/mlp": Estimate(0.7, 0.6, 0.8, 5, "b")}, replicates=5, figures=[],
+                           notebook="03_transfer", parameters={"profile": profile})
+        tables[profile] = report.claims_table()
+    fig = report.overview_figure(tables)
+    h3 = fig.axes[list(claims.CLAIMS).index("H3")]
+    assert len(h3.lines) == 2 * 2 + 2  # quick's pooled and stratum (interval + point each), the null and the margin

@@ -365,6 +365,9 @@ def overview_figure(tables: pd.DataFrame | dict[str, pd.DataFrame]):
 
     tables = {"quick": tables} if isinstance(tables, pd.DataFrame) else dict(tables)
     rows = pd.concat([overview_rows(t, p) for p, t in tables.items()], ignore_index=True)
+    # one axis per claim: a profile whose entry measured another primary (an older rule) is not drawn on it
+    first = rows.drop_duplicates("id").set_index("id")["primary"]
+    rows = rows[(rows["primary"] == rows["id"].map(first)) | ~rows["primary"].astype(bool)].reset_index(drop=True)
     profiles = list(tables)
     offset = {p: (len(profiles) - 1) / 2 * 0.3 - i * 0.3 for i, p in enumerate(profiles)}
     ids = list(dict.fromkeys(rows["id"]))
