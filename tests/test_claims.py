@@ -228,3 +228,11 @@ def test_a_summary_prints_infinite_and_missing_values_as_stored_in_json():
     assert _interval({"value": "inf", "low": 1.0, "high": "inf"}) == "inf [1, inf]"
     assert _interval({"value": "-inf", "low": None, "high": None}) == "-inf"
     assert _interval({"value": None}) == "nan"
+
+
+def test_a_stored_interval_with_missing_bounds_reads_inconclusive_and_draws_its_curve():
+    """JSON stores NaN as null: a stratum of one model has no interval; its margin curve still reads."""
+    rule = claims.Rule("m", ">", 0.5, null="n", band=0.1)
+    row = {"stratum": "mnist/resnet", "value": 0.3, "low": None, "high": None, "n": 1, "verdict": "inconclusive"}
+    assert [c["verdict"] for c in claims.margin_curve(row, rule)] == ["inconclusive"]
+    assert claims.margin_curve({"value": None, "low": None, "high": None}, rule)[0]["verdict"] == "inconclusive"

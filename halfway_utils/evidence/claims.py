@@ -395,8 +395,8 @@ def _as_estimate(value: Estimate | Mapping[str, Any] | float) -> Estimate:
     if isinstance(value, Estimate):
         return value
     if isinstance(value, Mapping):
-        return Estimate(float(value["value"]), float(value["low"]), float(value["high"]),
-                        int(value.get("n", 0)), str(value.get("method", "")))
+        return Estimate(_num(value.get("value")), _num(value.get("low")), _num(value.get("high")),
+                        int(value.get("n") or 0), str(value.get("method", "")))
     return Estimate(float(value), float("nan"), float("nan"), 1, "point value (no interval)")
 
 

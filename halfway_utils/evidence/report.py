@@ -330,7 +330,7 @@ def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
     rows = []
     for _, r in table.iterrows():
         base = {"id": r["id"], "profile": profile or r["profile"], "primary": r["primary"],
-                "margin": r["margin"], "null_value": r["null_value"], "band": r["band"]}
+                "margin": r["margin"], "null_value": r["null_value"], "band": r["band"], "control": False}
         if r["verdict"] == MISSING or not r["primary"]:
             rows.append({**base, "label": "(not recorded with a rule)", "value": float("nan"),
                          "low": float("nan"), "high": float("nan"), "verdict": r["verdict"], "pooled": True})
@@ -346,11 +346,7 @@ def overview_rows(table: pd.DataFrame, profile: str = "") -> pd.DataFrame:
             rows.append({**base, "label": f"control {'+' if c['kind'] == 'positive' else '-'}: {c['name']}",
                          "value": c.get("value"), "low": c.get("low"), "high": c.get("high"),
                          "verdict": c["verdict"], "pooled": False, "control": True})
-    frame = pd.DataFrame(rows)
-    if "control" not in frame:
-        frame["control"] = False
-    frame["control"] = frame["control"].fillna(False).astype(bool)
-    return frame
+    return pd.DataFrame(rows)
 
 
 PROFILE_MARKERS = {"quick": ("o", "D"), "full": ("s", "P"), "paper": ("^", "*")}  # (stratum, pooled)
