@@ -147,14 +147,14 @@ def test_print_plan_lists_the_zoo_of_the_selected_notebooks(tmp_path, monkeypatc
     assert "n_train=60000" in out and "4 zoo models, 4 to train" in out
 
 
-def _ledger(root, profile, verdicts, n_train):
+def _ledger(root, profile, verdicts, n_train, primary="m"):
     for claim_id, verdict in verdicts.items():
         entry = {"id": claim_id, "verdict": verdict, "strata": [{"stratum": "mnist/mlp", "verdict": verdict}]}
         folder = root / ("results" if profile == "quick" else f"runs/{profile}/results") / "claims"
         folder.mkdir(parents=True, exist_ok=True)
         claim = {"id": claim_id, "paper": "halfway", "statement": "s", "measurements": {"m": {"value": 1.0}},
                  "rule": "r", "verdict": verdict, "figures": [], "notebook": "01_halfway_boundaries",
-                 "parameters": {"n_train": n_train, "seeds": [0, 1, 2]}, "profile": profile, "primary": "m",
+                 "parameters": {"n_train": n_train, "seeds": [0, 1, 2]}, "profile": profile, "primary": primary,
                  "strata": entry["strata"], "replicates": 3}
         (folder / f"{claim_id}.json").write_text(json.dumps(claim))
 
@@ -204,3 +204,15 @@ def test_a_paper_report_with_only_its_own_ledger_has_no_scale_changes(tmp_path):
     _ledger(tmp_path, "full", {"H1": "supported"}, None)
     tables = {"paper": report.profile_tables(tmp_path)["full"]}
     assert report.scale_changes(tables) == [] and report.scale_section(tables) == []
+
+
+def test_a_larger_profile_decided_on_another_primary_is_not_compared_verdict_by_verdict(tmp_path):
+    _ledger(tmp_path, "quick", {"H1": "weaker than claimed", "H2": "supported"}, 1000, primary="new")
+    _ledger(tmp_path, "full", {"H1": "not supported"}, None, primary="old")
+    _ledger(tmp_path, "full", {"H2": "inconclusive"}, None, primary="new")
+    tables = report.profile_tables(tmp_path)
+    changes = report.scale_changes(tables)
+    assert changes[0].startswith("H1: not compared, full measured another primary (old, an older rule)")
+    assert "H2: supported (quick) -> inconclusive (full)" in changes and not any("H1 mnist" in c for c in changes)
+    h1 = next(line for line in report.side_by_side_markdown(tables).splitlines() if line.startswith("| H1"))
+    assert "**not supported** *(older rule: old)*" in h1

@@ -133,6 +133,10 @@ def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[
             continue
         for _, r in table.iterrows():
             before = ref.loc[r["id"]]
+            if r["primary"] != before["primary"] and MISSING not in (r["verdict"], before["verdict"]):
+                out.append(f"{r['id']}: not compared, {profile} measured another primary ({r['primary'] or '-'}, an "
+                           f"older rule) than {base} ({before['primary'] or '-'}); rerun the {profile} profile")
+                continue
             if r["verdict"] != before["verdict"]:
                 out.append(f"{r['id']}: {before['verdict']} ({base}) -> {r['verdict']} ({profile})")
             old = {s["stratum"]: s["verdict"] for s in before["strata"]}
@@ -169,7 +173,10 @@ def side_by_side_markdown(tables: dict[str, pd.DataFrame], link_prefix: str = ""
         for p in names:
             r = by_id[p].loc[claim_id]
             strata = f" ({_cell(r['by_stratum'])})" if r["by_stratum"] else ""
-            cells += [f"**{r['verdict']}**{strata}", f"{r['replicates'] or '-'} models; {_cell(r['sizes']) or '-'}"]
+            first = by_id[names[0]].loc[claim_id]
+            older = (f" *(older rule: {r['primary']})*" if p != names[0] and r["primary"] != first["primary"]
+                     and r["verdict"] != MISSING else "")
+            cells += [f"**{r['verdict']}**{older}{strata}", f"{r['replicates'] or '-'} models; {_cell(r['sizes']) or '-'}"]
         lines.append(f"| {claim_id} {CLAIMS[claim_id]['title']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
