@@ -234,26 +234,7 @@ sweep.round(3)
 # (0) with its band (shaded); dashed: the margin 0.5; solid grey: the ideal (1).
 
 # %%
-rule = generalization.h2.RULE
-rows = [(name, e, "zoo") for name, e in strata.items()] + [("pooled", pooled, "zoo")]
-rows += [(c.name, c.estimate, c.kind) for c in controls]
-colors = {"zoo": "tab:blue", "positive": "tab:green", "negative": "tab:red"}
-fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
-for ax in axes:
-    ax.axhspan(rule.null_value - rule.band, rule.null_value + rule.band, color="grey", alpha=0.15, lw=0)
-    ax.axhline(rule.null_value, color="grey", ls=":", lw=0.8)
-    ax.axhline(rule.margin, color="grey", ls="--", lw=0.8)
-    ax.axhline(rule.ideal, color="grey", lw=0.8)
-for k, (_, e, kind) in enumerate(rows):
-    axes[0].errorbar(k, e.value, [[e.value - e.low], [e.high - e.value]], fmt="o", color=colors[kind], capsize=4)
-axes[0].set_xticks(range(len(rows)), [name for name, _, _ in rows], rotation=30, ha="right")
-axes[0].set(ylabel="kappa with 1-NN / kappa with a replicate", title="zoo (blue) and controls (green +, red −)")
-axes[1].errorbar(sweep["factor"], sweep["primary"], [sweep["primary"] - sweep["low"],
-                                                     sweep["high"] - sweep["primary"]], fmt="o-", color="tab:green",
-                 capsize=3)
-axes[1].axvline(kernel_bandwidth, color="tab:green", ls=":", lw=0.8)
-axes[1].set(xscale="log", xlabel="bandwidth / median nearest-neighbour distance", title="RBF kernel machine")
-fig.tight_layout()
+fig = generalization.figure_controls(strata, pooled, controls, sweep, kernel_bandwidth)
 figs.save(fig, "02_controls")
 plt.show()
 
@@ -344,28 +325,7 @@ widths_table[["width", "seed", "fitted", "epochs_trained", "train_acc", "test_ac
 # Left: accuracy and 1-NN agreement per width. Right: the H1 statistic per width (dashed: 0.1).
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
-wl = widths_table.melt(id_vars=["width", "seed"], var_name="measure",
-                       value_vars=["train_acc", "test_acc", "agree_pixel", "agree_feature"])
-wl["measure"] = wl["measure"].map({"train_acc": "train accuracy", "test_acc": "test accuracy",
-                                   "agree_pixel": "agrees with pixel 1-NN",
-                                   "agree_feature": "agrees with feature 1-NN"})
-sns.lineplot(data=wl, x="width", y="value", hue="measure", marker="o", ax=axes[0], errorbar=("pi", 100))
-axes[0].set(xscale="log", ylim=(0.5, 1.01), ylabel="share", title="accuracy and 1-NN agreement")
-hl = widths_table.melt(id_vars=["width", "seed"], var_name="measure",
-                       value_vars=["median_abs_first", "share_first_mid", "share_third_class"])
-hl["measure"] = hl["measure"].map({"median_abs_first": "median |first flip − 0.5|",
-                                   "share_first_mid": "first flips in [0.4, 0.6]",
-                                   "share_third_class": "paths through a third class"})
-sns.lineplot(data=hl, x="width", y="value", hue="measure", marker="o", ax=axes[1], errorbar=("pi", 100))
-axes[1].axhline(0.1, color="grey", ls="--", lw=0.8)
-axes[1].set(xscale="log", ylim=(0, 1), ylabel="", title="H1 statistic (train-train pairs, different labels)")
-for ax in axes:
-    ax.set_xticks(widths, [str(w) for w in widths])
-    ax.minorticks_off()
-    ax.legend(fontsize=8)
-fig.suptitle(f"MLP width sweep on {width_dataset} (depth 2, n_train={n_train}, trained to the target)")
-fig.tight_layout()
+fig = generalization.figure_width_sweep(widths_table, widths, width_dataset, n_train)
 figs.save(fig, "02_width_sweep")
 plt.show()
 

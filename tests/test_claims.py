@@ -161,7 +161,8 @@ def test_a_rule_is_decided_per_stratum_and_pooled(tmp_path, monkeypatch):
     assert [(c["name"], c["verdict"], c["as_built"]) for c in stored["controls"]] == [
         ("copy", "supported", True), ("scrambled", "no effect", True)]
     assert claims.control_problems(stored["controls"]) == []
-    assert stored["margin_curve"][0]["verdict"] == "supported" and stored["margin_curve"][-1]["verdict"] == "weaker than claimed"
+    curve = stored["margin_curve"]
+    assert curve[0]["verdict"] == "supported" and curve[-1]["verdict"] == "weaker than claimed"
     assert "supported pooled" in stored["sentence"] and "controls read as built" in stored["sentence"]
     assert claims.load_all()["H1"].strata == stored["strata"]
     with pytest.raises(ValueError, match="op must be"):

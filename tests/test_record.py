@@ -100,6 +100,6 @@ def test_a_full_verdict_decided_by_an_older_rule_is_marked_so_in_the_readme():
     full = report.load_all(ROOT / "runs" / "full" / "results" / "claims")
     for claim_id in CLAIMS:
         if full[claim_id] is not None and full[claim_id].primary != quick[claim_id].primary:
-            line = next(l for l in block.splitlines() if l.startswith(f"| {claim_id} ") and "older rule" in l)
+            line = next(row for row in block.splitlines() if row.startswith(f"| {claim_id} ") and "older rule" in row)
             assert f"*(older rule: {full[claim_id].primary})*" in line
             assert f"{claim_id}: not compared, full measured another primary" in block

@@ -21,7 +21,8 @@ def test_the_fingerprint_is_a_stable_hash_of_what_decides_a_verdict():
     assert rule.fingerprint() == "ddd182f7640ac8a8"  # known answer: the same in every run and on every machine
     assert dataclasses.replace(rule, changes=("2026-12-01: note",)).fingerprint() == rule.fingerprint()
     assert Rule("p", ">", 0, "a null").fingerprint() == Rule("p", ">", 0.0, "a null").fingerprint()
-    for changed in (dict(primary="q"), dict(op="<", margin=-0.5), dict(margin=0.6), dict(null="another"), dict(strata=("a",)),
+    for changed in (dict(primary="q"), dict(op="<", margin=-0.5), dict(margin=0.6), dict(null="another"),
+                    dict(strata=("a",)),
                     dict(null_value=0.1), dict(band=0.1), dict(ideal=1.0), dict(margin_reason="why"), dict(scale="s")):
         assert dataclasses.replace(rule, **changed).fingerprint() != rule.fingerprint(), changed
 

@@ -18,8 +18,7 @@ from ..infra import outputs
 from ..infra.paths import REPO_ROOT, figures_dir, output_root
 from ..infra.store import atomic_write
 from . import rules
-from .claims import (CLAIMS, PAPERS, Claim, Rule, by_stratum, control_problems, load_all, margin_curve,
-                     margin_curve_text)
+from .claims import CLAIMS, PAPERS, Claim, Rule, by_stratum, control_problems, load_all, margin_curve, margin_curve_text
 
 MISSING = "missing"
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -176,7 +175,8 @@ def side_by_side_markdown(tables: dict[str, pd.DataFrame], link_prefix: str = ""
             first = by_id[names[0]].loc[claim_id]
             older = (f" *(older rule: {r['primary']})*" if p != names[0] and r["primary"] != first["primary"]
                      and r["verdict"] != MISSING else "")
-            cells += [f"**{r['verdict']}**{older}{strata}", f"{r['replicates'] or '-'} models; {_cell(r['sizes']) or '-'}"]
+            cells += [f"**{r['verdict']}**{older}{strata}",
+                      f"{r['replicates'] or '-'} models; {_cell(r['sizes']) or '-'}"]
         lines.append(f"| {claim_id} {CLAIMS[claim_id]['title']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -286,7 +286,7 @@ def full_markdown(table: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = 
                 f"- **Verdict:** **{r['verdict']}**" + (f"; by stratum: {r['by_stratum']}" if r["by_stratum"] else ""),
                 *([f"- **Verdict against the margin (pooled):** {_cell(r['curve'])}"] if r["curve"] else []),
                 *_strata_lines(r["strata"], r["stored_rule"]),
-                *([f"- **Controls** (decided by the same rule):"] + _control_lines(r["controls"])
+                *(["- **Controls** (decided by the same rule):"] + _control_lines(r["controls"])
                   if r["controls"] else []),
                 *([f"- **Controls read wrong:** {'; '.join(r['control_problems'])}; the rule misreads systems built "
                    "to have or lack the property, so its verdict on the zoo is not to be trusted."]

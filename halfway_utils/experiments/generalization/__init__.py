@@ -17,6 +17,7 @@ Modules:
 - :mod:`.ceiling`: the primary, that kappa over the replicate ceiling, its joint bootstrap and its reach;
 - :mod:`.control_systems`: the positive and negative controls and the kernel machine's bandwidth sweep;
 - :mod:`.controls`: the random-label runs, the width sweep and notebook 01's flip summary on their models;
+- :mod:`.figures`: the controls figure and the width-sweep figure;
 - :mod:`.h2`: the claim: its rule, reported measurements, per-stratum table, notes and ledger entry;
 - :mod:`.results`: the results file.
 """
@@ -28,6 +29,7 @@ from .agreement import AGREEMENT_KEYS, agreement_runs, load_data, pixel_accuracy
 from .ceiling import primary_by_stratum, reach
 from .control_systems import bandwidth_sweep, control_estimates, control_rows
 from .controls import CHANCE, random_label_runs, width_runs
+from .figures import figure_controls, figure_width_sweep
 from .kappa import error_groups, kappa_by_stratum, model_kappas
 from .parameters import NOTEBOOK, PARAMETERS
 from .results import write_results
@@ -42,6 +44,8 @@ __all__ = [
     "control_estimates",
     "control_rows",
     "error_groups",
+    "figure_controls",
+    "figure_width_sweep",
     "h2",
     "in_grid_order",
     "kappa_by_stratum",
