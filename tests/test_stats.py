@@ -29,8 +29,12 @@ def test_cluster_bootstrap_resamples_models_then_inputs_like_a_hand_written_loop
         boots.append(np.median(np.concatenate([groups[k][hand.integers(0, len(groups[k]), len(groups[k]))]
                                                for k in picks])))
     assert est.value == pytest.approx(np.median(np.concatenate(groups)))
-    assert (est.low, est.high) == pytest.approx(tuple(np.quantile(boots, [0.025, 0.975])))
+    se = np.std(boots, ddof=1) * np.sqrt(5 / 4)  # the bootstrap SE scaled by M / (M - 1), then t(4)
+    assert (est.se, est.df) == (pytest.approx(se), 4)
+    assert (est.low, est.high) == pytest.approx((est.value - 2.7764451 * se, est.value + 2.7764451 * se))
     assert est.n == 5
+    old = stats.cluster_bootstrap(groups, np.median, n_boot=300, seed=11, interval="percentile")
+    assert (old.low, old.high) == pytest.approx(tuple(np.quantile(boots, [0.025, 0.975])))
 
 
 def test_a_cluster_interval_is_wider_than_a_point_interval_when_models_differ():
@@ -43,8 +47,12 @@ def test_a_cluster_interval_is_wider_than_a_point_interval_when_models_differ():
 
 def test_cluster_bootstrap_without_within_keeps_each_model_whole():
     groups = [np.array([1.0, 1.0]), np.array([3.0, 3.0])]
-    est = stats.cluster_bootstrap(groups, n_boot=400, seed=1, within=False)
+    est = stats.cluster_bootstrap(groups, n_boot=400, seed=1, within=False, interval="percentile")
     assert est.value == 2.0 and est.low == 1.0 and est.high == 3.0
+    # the t form: replicates 1, 2, 3 with probabilities 1/4, 1/2, 1/4 (sd ~0.71), times sqrt(2) and t(1)
+    est = stats.cluster_bootstrap(groups, n_boot=4000, seed=1, within=False)
+    assert est.df == 1 and est.se == pytest.approx(1.0, rel=0.05) and est.high - est.value == pytest.approx(
+        12.7062047 * est.se)
 
 
 def test_cluster_bootstrap_needs_two_models_for_an_interval():

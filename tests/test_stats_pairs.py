@@ -51,8 +51,12 @@ def test_crossed_and_dyadic_bootstrap_by_hand():
     v, b = stats.dyadic_bootstrap(np.array([1.0, 2.0, 3.0]), names, pairs, lambda x, w: np.sum(x * w) / np.sum(w),
                                counts=counts[:2])
     assert v == pytest.approx(2.0) and b.tolist() == pytest.approx([2.0, 1.0])
-    est = stats.replicate_interval(0.5, np.linspace(0, 1, 101), 3, "m")
+    est = stats.percentile_interval(0.5, np.linspace(0, 1, 101), 3, "m")
     assert (est.low, est.high, est.n) == (pytest.approx(0.025), pytest.approx(0.975), 3)
+    est = stats.replicate_interval(0.5, np.linspace(0, 1, 101), 3, "m")  # t(2) on the SE scaled by 3 / 2
+    se = np.std(np.linspace(0, 1, 101), ddof=1) * np.sqrt(1.5)
+    half = 4.3026527 * se
+    assert (est.low, est.high, est.n, est.df) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half), 3, 2)
 
 
 def test_weighted_spearman_repeats_rows():

@@ -66,7 +66,7 @@ RULE = claims.Rule(
 FIGURES = ("01_flip_distributions", "01_gain_vs_untrained", "01_either_side", "01_controls",
            "01_first_last_distance", "01_boundary_history", "01_morph_path")
 RHO_BOOT = 200  # bootstrap resamples of the rank-correlation interval (a fixed number, not n_boot)
-FRACTION_METHOD = "two-level cluster bootstrap (models, then paths) of the mean per-model fraction"
+FRACTION_METHOD = "mean per-model fraction; models within strata, then the shared paths jointly"
 
 
 def _estimates(frame: pd.DataFrame, column: str, *, n_boot: int, statistic: Any = np.mean,
@@ -93,57 +93,64 @@ def _ratio(closed: Any, gap: Any) -> np.ndarray:
         return np.where(gap > MIN_GAP, closed / gap, np.nan)
 
 
-def fraction(models: Sequence[tuple[np.ndarray, np.ndarray]], *, n_boot: int, seed: int = 0) -> Estimate:
-    """Mean over models of ``mean(closed) / mean(gap)``, with a two-level cluster bootstrap interval.
-
-    ``models`` holds one ``(closed, gap)`` pair of per-path arrays per model. Each replicate draws
-    models with replacement, then the paths of each drawn model with replacement (a model drawn
-    twice gets two path draws), and averages the drawn models' fractions; NaN fractions (a model
-    whose untrained network already sits at the bisector) are left out.
-    """
-    models = [(np.asarray(c, float), np.asarray(g, float)) for c, g in models if len(c)]
-    per_model = np.array([_ratio(c.mean(), g.mean()) for c, g in models])
-    finite = per_model[np.isfinite(per_model)]
-    if not len(finite):
-        return Estimate(float("nan"), float("nan"), float("nan"), len(models), FRACTION_METHOD)
-    value = float(finite.mean())
-    if len(models) < 2:
-        return Estimate(value, float("nan"), float("nan"), len(models), FRACTION_METHOD)
-    rng = np.random.default_rng(seed)
-    # Per model, n_boot path resamples of its fraction; a replicate's k-th pick of model m uses resample (b + k).
-    draws = np.empty((len(models), n_boot))
-    for m, (c, g) in enumerate(models):
-        idx = rng.integers(0, len(c), (n_boot, len(c)))
-        draws[m] = _ratio(c[idx].mean(1), g[idx].mean(1))
-    picks = rng.integers(0, len(models), (n_boot, len(models)))
-    cols = (np.arange(n_boot)[:, None] + np.arange(len(models))[None, :]) % n_boot
-    with warnings.catch_warnings():  # a replicate that drew only undefined fractions is NaN, left out below
+def _model_replicates(closed: np.ndarray, gap: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """One model's fraction on each row of path indices ``idx`` (B, N)."""
+    with warnings.catch_warnings():  # a resample of only missing paths is NaN, left out by the bootstrap
         warnings.simplefilter("ignore", RuntimeWarning)
-        boots = np.nanmean(draws[picks, cols], axis=1)
-    low, high = np.nanquantile(boots, [0.025, 0.975])
-    return Estimate(value, float(low), float(high), len(models), FRACTION_METHOD)
+        return _ratio(np.nanmean(closed[idx], 1), np.nanmean(gap[idx], 1))
 
 
-def _fraction_groups(paths: pd.DataFrame) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Stratum -> one ``(closed, gap)`` pair of arrays per model, in order of appearance."""
-    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+def fractions(models: Sequence[tuple[str, str, np.ndarray, np.ndarray]], *, n_boot: int, seed: int = 0
+              ) -> tuple[Estimate, dict[str, Estimate]]:
+    """Mean over models of ``mean(closed) / mean(gap)``: pooled over all models and per stratum, with t intervals.
+
+    ``models`` holds one ``(stratum, dataset, closed, gap)`` per model, the per-path arrays aligned
+    by path within a data set (the paths every model of it scans). Each replicate draws the models of
+    each stratum with replacement and one resample of each data set's paths for all its models
+    (:func:`~halfway_utils.evidence.stats.stratified_bootstrap`); NaN fractions (a model whose
+    untrained network already sits at the bisector) are left out.
+    """
+    models = [(s, d, np.asarray(c, float), np.asarray(g, float)) for s, d, c, g in models if len(c)]
+    if not models:
+        nan = Estimate(float("nan"), float("nan"), float("nan"), 0, FRACTION_METHOD)
+        return nan, {}
+    rng = np.random.default_rng(seed)
+    sizes = {}
+    for _, d, c, _ in models:
+        sizes.setdefault(d, len(c))
+    if any(len(c) != sizes[d] for _, d, c, _ in models):
+        raise ValueError("every model of a data set must have one value per shared path (align them by path)")
+    draws = stats.input_draws(sizes, n_boot, rng)
+    values = [_ratio(c.mean(), g.mean()) for _, _, c, g in models]
+    reps = np.array([_model_replicates(c, g, draws[d]) for _, d, c, g in models])
+    return stats.stratified_bootstrap(values, reps, [s for s, *_ in models], seed=seed + 1, method=FRACTION_METHOD)
+
+
+def fraction(models: Sequence[tuple[np.ndarray, np.ndarray]], *, n_boot: int, seed: int = 0) -> Estimate:
+    """:func:`fractions` of one stratum of models that scan the same paths: ``(closed, gap)`` per model."""
+    return fractions([("all", "data", c, g) for c, g in models], n_boot=n_boot, seed=seed)[0]
+
+
+def _fraction_models(paths: pd.DataFrame) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """One ``(stratum, dataset, closed, gap)`` per model, its paths in the data set's path order."""
+    order = {d: np.sort(g["path"].unique()) for d, g in paths.groupby("dataset", sort=False)}
+    out = []
     for (dataset, arch, _), grp in paths.groupby(["dataset", "arch", "seed"], sort=False):
-        groups.setdefault(stats.stratum_label(dataset, arch), []).append(
-            (grp["closed"].to_numpy(float), grp["gap"].to_numpy(float)))
-    return groups
+        grp = grp.groupby("path")[["closed", "gap"]].mean().reindex(order[dataset])
+        out.append((stats.stratum_label(dataset, arch), dataset, grp["closed"].to_numpy(float),
+                    grp["gap"].to_numpy(float)))
+    return out
 
 
 def primary(paths: pd.DataFrame, n_boot: int) -> tuple[Estimate, dict[str, Estimate]]:
     """H1's primary, the fraction of the way from the untrained network to the 1-NN bisector: pooled and per stratum.
 
-    ``paths`` is :func:`~.scan.claim_paths`' frame (at least ``dataset, arch, seed, closed, gap``).
+    ``paths`` is :func:`~.scan.claim_paths`' frame (at least ``dataset, arch, seed, path, closed, gap``).
     Per model the fraction is ``mean(zone_untrained - zone) / mean(zone_untrained - zone_1nn)``
     over its paths; the estimate is the mean over models, every model weighing the same, with
-    :func:`fraction`'s interval (models, then paths).
+    :func:`fractions`' t interval (models within strata, the shared paths jointly).
     """
-    groups = _fraction_groups(paths)
-    pooled = fraction([m for ms in groups.values() for m in ms], n_boot=n_boot)
-    return pooled, {s: fraction(ms, n_boot=n_boot) for s, ms in groups.items()}
+    return fractions(_fraction_models(paths), n_boot=n_boot)
 
 
 def control_estimates(claim: pd.DataFrame, flips: pd.DataFrame, n_boot: int) -> dict[str, Estimate]:

@@ -137,11 +137,13 @@ def h3_estimates(rows: pd.DataFrame, models: Mapping[str, Sequence[str]], *, n_b
                 split.setdefault((kind, pk), []).append(v)
                 split_boots.setdefault((kind, pk), []).append(bt)
     method = "crossed bootstrap (models within arch, and inputs)"
-    est = {k: stats.replicate_interval(1 - v, 1 - boots[k], len(models[k.split("/")[0]]), method)
-           for k, v in strata.items()}
-    pooled = stats.replicate_interval(1 - float(np.mean(list(strata.values()))),
-                                      1 - np.mean(list(boots.values()), axis=0), n_models,
-                                      method + ", mean over strata")
+    dof = {k: stats.draw_dof([arch_of(n) for n in models[k.split("/")[0]]]) for k in strata}
+    est = {k: stats.replicate_interval(1 - v, 1 - boots[k], len(models[k.split("/")[0]]), method, df=dof[k][0],
+                                       inflate=dof[k][1]) for k, v in strata.items()}
+    parts = {k: (1 - boots[k], len(models[k.split("/")[0]]), 1 / len(strata)) for k in strata}
+    pooled = stats.pooled_interval(1 - float(np.mean(list(strata.values()))), 1 - np.mean(list(boots.values()), axis=0),
+                                   parts, method + ", mean over strata", dof=dof,
+                                       n=n_models)
     with warnings.catch_warnings():  # a replicate may draw no pair of a kind in every data set: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         reported = {f"{PRIMARY}_{kind}_{pk.replace(' ', '_')}": stats.replicate_interval(

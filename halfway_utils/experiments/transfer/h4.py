@@ -202,15 +202,18 @@ def h4_primary(rows: pd.DataFrame, models: Mapping[str, Sequence[str]], *, n_boo
                                                               counts=counts, inputs=draws)
             sizes[key] = len(names)
     method = "crossed bootstrap (models within arch, and inputs)"
-    strata = {k: stats.replicate_interval(v, boots[k], sizes[k], method) for k, v in values.items()}
+    dof = {k: stats.draw_dof([arch_of(n) for n in models[k.split("/")[0]]]) for k in values}
+    strata = {k: stats.replicate_interval(v, boots[k], sizes[k], method, df=dof[k][0], inflate=dof[k][1])
+              for k, v in values.items()}
     n_models = sum(len(v) for v in models.values())
     if not values:
         return strata, Estimate(float("nan"), float("nan"), float("nan"), n_models, method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        pooled = stats.replicate_interval(float(np.mean(list(values.values()))),
-                                          np.nanmean(list(boots.values()), axis=0), n_models,
-                                          method + ", mean over strata")
+        parts = {k: (boots[k], sizes[k], 1 / len(values)) for k in values}
+        pooled = stats.pooled_interval(float(np.mean(list(values.values()))), np.nanmean(list(boots.values()), axis=0),
+                                       parts, method + ", mean over strata", dof=dof,
+                                       n=n_models)
     return strata, pooled
 
 
