@@ -125,10 +125,10 @@ def test_the_report_and_readme_show_both_references_the_margin_curve_controls_an
     assert "- **Margin's reason:** half the way from the untrained network to the bisector" in text
     assert ("- **Verdict against the margin (pooled):** supported for a margin from 0.1 to 0.25; inconclusive from "
             "0.25 to 0.35; weaker than claimed past 0.35") in text
-    assert ("  - mnist/mlp: **supported**, 0.6 [0.55, 0.7]; against the margin: supported for a margin from 0.1 "
-            "to 0.55") in text
-    assert ("  - mnist/cnn: **no effect**, 0.02 [-0.05, 0.08]; against the margin: no effect for a margin "
-            "past 0.1") in text
+    assert ("  - mnist/mlp: **supported**, 0.6 [0.55, 0.7] (95%: no standard error to adjust for the family); "
+            "against the margin: supported for a margin from 0.1 to 0.55") in text
+    assert ("  - mnist/cnn: **no effect**, 0.02 [-0.05, 0.08] (95%: no standard error to adjust for the family); "
+            "against the margin: no effect for a margin past 0.1") in text
     assert "reads **weaker than claimed** (**NOT AS BUILT**" in text and "- **Controls read wrong:**" in text
     assert "30% of the way from the null to the ideal" in text.split("## In plain words")[1]
     monkeypatch.setattr(report, "output_root", lambda: report.REPO_ROOT)

@@ -64,3 +64,15 @@ def test_weighted_spearman_repeats_rows():
     assert stats.weighted_spearman(values, np.ones(4)) == pytest.approx(0.8)
     assert stats.weighted_spearman(values, np.array([1, 0, 0, 1])) != stats.weighted_spearman(values, np.ones(4))
     assert np.isnan(stats.weighted_spearman(values, np.array([1, 0, 0, 0])))
+
+
+def test_resampled_medians_equal_numpys_nanmedian_of_the_resamples():
+    rng = np.random.default_rng(0)
+    for n in (5, 6, 40):
+        values = rng.normal(size=(4, n))
+        values[1, :2] = np.nan  # a row with missing values
+        values[2] = np.nan  # and one with nothing at all
+        inputs = rng.integers(0, n, (30, n))
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nanmedian(values[:, inputs], axis=-1)
+        np.testing.assert_allclose(stats.resampled_medians(values, inputs), want, equal_nan=True)

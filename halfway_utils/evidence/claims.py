@@ -21,7 +21,6 @@ Entries are written to ``results/claims/<id>.json``; ``load_all`` reads them bac
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -34,14 +33,36 @@ from ..infra import outputs
 from ..infra.paths import results_dir
 from ..infra.store import provenance, to_jsonable, write_json
 from .stats import Estimate
+from .verdicts import (
+    EXPECTED,
+    FAMILY,
+    INCONCLUSIVE,
+    MIN_MODELS,
+    NEGATIVE,
+    NO_EFFECT,
+    NOT_SUPPORTED,
+    OLD_VERDICTS,
+    POSITIVE,
+    SUPPORTED,
+    TOO_FEW,
+    VERDICTS,
+    WEAKER,
+    Condition,
+    Control,
+    Rule,
+    as_estimate,
+    control_problems,
+    decide,
+    family_level,
+    judge_interval,
+    margin_curve,
+    margin_curve_text,
+)
 
-SUPPORTED, WEAKER, NO_EFFECT, INCONCLUSIVE = "supported", "weaker than claimed", "no effect", "inconclusive"
-NOT_SUPPORTED = "not supported"  # the older three-word scale (Condition, record); rules use the four words
-VERDICTS = (SUPPORTED, WEAKER, NO_EFFECT, INCONCLUSIVE)
-OLD_VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
-POSITIVE, NEGATIVE = "positive", "negative"
-# What a control must read under its claim's rule to be read as built.
-EXPECTED = {POSITIVE: (SUPPORTED,), NEGATIVE: (NO_EFFECT,)}
+__all__ = ["CLAIMS", "EXPECTED", "FAMILY", "INCONCLUSIVE", "MIN_MODELS", "NEGATIVE", "NO_EFFECT", "NOT_SUPPORTED",
+           "OLD_VERDICTS", "PAPERS", "POSITIVE", "SUPPORTED", "TOO_FEW", "VERDICTS", "WEAKER", "Claim", "Condition",
+           "Control", "Rule", "by_stratum", "control_problems", "decide", "family_level", "judge_interval",
+           "ledger_dir", "load_all", "margin_curve", "margin_curve_text", "plain_sentence", "record", "record_rule"]
 
 PAPERS = {
     "halfway": "BenShmuel 2022, Meet You Halfway (arXiv 2206.04463)",
@@ -60,44 +81,6 @@ CLAIMS: dict[str, dict[str, str]] = {
     "C1": {"paper": "hull", "notebook": "05_convex_hull", "title": "test samples outside the hull"},
     "C2": {"paper": "hull", "notebook": "05_convex_hull", "title": "over-parameterization"},
 }
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``measurement op threshold`` that the claim needs, e.g. ``Condition("share_mid", ">", 0.5)``."""
-
-    measurement: str
-    op: str
-    threshold: float
-
-    def __post_init__(self) -> None:
-        if self.op not in (">", "<"):
-            raise ValueError(f"op must be '>' or '<', got {self.op!r}")
-
-    def __str__(self) -> str:
-        return f"{self.measurement} {self.op} {self.threshold:g}"
-
-    def judge(self, estimate: Estimate | None) -> str:
-        """Verdict of this one condition from an interval."""
-        if estimate is None or any(math.isnan(v) for v in (estimate.value, estimate.low, estimate.high)):
-            return INCONCLUSIVE
-        lo, hi = estimate.low, estimate.high
-        if self.op == ">":
-            return SUPPORTED if lo > self.threshold else NOT_SUPPORTED if hi < self.threshold else INCONCLUSIVE
-        return SUPPORTED if hi < self.threshold else NOT_SUPPORTED if lo > self.threshold else INCONCLUSIVE
-
-
-def decide(conditions: list[Condition], measurements: Mapping[str, Estimate]) -> str:
-    """Combine the conditions' verdicts: all supported, any refuted, else inconclusive."""
-    if not conditions:
-        raise ValueError("a claim needs at least one condition to decide its verdict")
-    missing = [c.measurement for c in conditions if c.measurement not in measurements]
-    if missing:
-        raise KeyError(f"conditions name measurements that were not given: {missing}")
-    verdicts = [c.judge(measurements[c.measurement]) for c in conditions]
-    if NOT_SUPPORTED in verdicts:
-        return NOT_SUPPORTED
-    return SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE
 
 
 @dataclass
@@ -175,160 +158,12 @@ def _interval(m: Mapping[str, Any]) -> str:
     return f"{fmt(m.get('value'))} [{fmt(m.get('low'))}, {fmt(m.get('high'))}]"
 
 
-def judge_interval(estimate: Estimate | None, *, op: str, null_value: float, band: float, margin: float) -> str:
-    """The four-word verdict of one 95% interval against the null (with its band) and the margin."""
-    if estimate is None or any(v is None or math.isnan(v) for v in (estimate.value, estimate.low, estimate.high)):
-        return INCONCLUSIVE
-    d = 1.0 if op == ">" else -1.0  # work in the claim's direction: larger is more of the effect
-    lo, hi = sorted((d * estimate.low, d * estimate.high))
-    null, beyond = d * null_value, d * margin
-    if lo > beyond:
-        return SUPPORTED
-    if hi < null + band:
-        return NO_EFFECT
-    if lo > null and hi < beyond:
-        return WEAKER
-    return INCONCLUSIVE
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A claim's registered decision rule, declared beside its experiment before any run.
-
-    One primary statistic, on a scale where ``null_value`` is the null (usually 0) and, where the
-    claim has one, ``ideal`` its ideal (usually 1); the null in one sentence; the direction
-    ``op`` and the ``margin`` the whole 95% interval must clear, with ``margin_reason`` (a
-    fraction of the way from the null to the ideal, or of what replicate networks reach, never a
-    value read off results); the equivalence ``band`` around the null within which an interval
-    reads "no effect"; ``scale`` says what the primary's 0 and 1 are; the strata it is decided in
-    before pooling. ``changes`` lists every change made after results were seen, each dated.
-    :meth:`fingerprint` hashes what decides a verdict; ``rules.lock.json`` holds each claim's
-    (``python -m halfway_utils.evidence.rules --write``), so a changed rule is seen.
-    """
-
-    primary: str
-    op: str
-    margin: float
-    null: str
-    strata: tuple[str, ...] = ("dataset", "arch")
-    changes: tuple[str, ...] = ()
-    null_value: float = 0.0
-    band: float = 0.0
-    ideal: float | None = None
-    margin_reason: str = ""
-    scale: str = ""
-
-    def __post_init__(self) -> None:
-        Condition(self.primary, self.op, self.margin)  # validates op
-        if self.band < 0:
-            raise ValueError(f"{self.primary}: band must be >= 0, got {self.band}")
-        d = 1.0 if self.op == ">" else -1.0
-        if d * (self.margin - self.null_value) < self.band:
-            raise ValueError(f"{self.primary}: the margin {self.margin:g} must lie beyond the null "
-                             f"{self.null_value:g} and its band {self.band:g} on the claim's side ({self.op})")
-
-    def decision_content(self) -> dict[str, Any]:
-        """What decides a verdict: primary, op, margin and its reason, null and its value and band, ideal, strata
-        (not ``changes``, which documents the rule; the interval comes from the notebook's estimate)."""
-        return {"primary": self.primary, "op": self.op, "margin": float(self.margin), "null": self.null,
-                "strata": list(self.strata), "null_value": float(self.null_value), "band": float(self.band),
-                "ideal": None if self.ideal is None else float(self.ideal), "margin_reason": self.margin_reason,
-                "scale": self.scale}
-
-    def fingerprint(self) -> str:
-        """16 hex digits of sha256 over :meth:`decision_content` as key-sorted JSON, the same in every run."""
-        text = json.dumps(self.decision_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def judge(self, estimate: Estimate | None) -> str:
-        """The four-word verdict of ``estimate`` (the primary's 95% interval) under this rule."""
-        return judge_interval(estimate, op=self.op, null_value=self.null_value, band=self.band, margin=self.margin)
-
-    @property
-    def condition(self) -> Condition:
-        """The rule's margin as an older three-word condition on the primary's interval."""
-        return Condition(self.primary, self.op, self.margin)
-
-    def __str__(self) -> str:
-        reason = f" ({self.margin_reason})" if self.margin_reason else ""
-        band = f" ± {self.band:g}" if self.band else ""
-        return (f"{self.primary} {self.op} {self.margin:g}{reason} on the whole 95% interval; null "
-                f"{self.null_value:g}{band}; per ({', '.join(self.strata)}) stratum and pooled")
-
-
-@dataclass(frozen=True)
-class Control:
-    """A real system built to have (``positive``) or lack (``negative``) a claim's property, measured by the
-    claim's own code; ``estimate`` is its primary, decided by the claim's rule like the zoo's."""
-
-    name: str
-    kind: str
-    estimate: Estimate
-    built: str = ""  # how the system is built to have or lack the property, one sentence
-
-    def __post_init__(self) -> None:
-        if self.kind not in EXPECTED:
-            raise ValueError(f"a control's kind is {POSITIVE!r} or {NEGATIVE!r}, got {self.kind!r}")
-
-    def row(self, rule: Rule) -> dict[str, Any]:
-        """The ledger's row: the control's interval, its verdict under ``rule`` and whether that is as built."""
-        verdict = rule.judge(self.estimate)
-        return {"name": self.name, "kind": self.kind, "built": self.built, "value": self.estimate.value,
-                "low": self.estimate.low, "high": self.estimate.high, "n": self.estimate.n,
-                "method": self.estimate.method, "verdict": verdict, "expected": list(EXPECTED[self.kind]),
-                "as_built": verdict in EXPECTED[self.kind]}
-
-
-def control_problems(controls: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One sentence per control that reads against how it was built, and when a kind is missing."""
-    out = [f"{c['kind']} control {c['name']!r} reads {c['verdict']!r}, not {' or '.join(c['expected'])}"
-           for c in controls if not c.get("as_built")]
-    kinds = {c["kind"] for c in controls}
-    out += [f"no {kind} control" for kind in EXPECTED if kind not in kinds]
-    return out
-
-
-def margin_curve(estimate: Estimate | Mapping[str, Any] | None, rule: Rule) -> list[dict[str, Any]]:
-    """The verdict as a function of the margin, from the interval's bounds: segments ``{from, to, verdict}``
-    of margins on the claim's side of the null's band (``to`` may be infinite), in the primary's units."""
-    est = _as_estimate(estimate) if estimate is not None else None
-    if est is None or any(math.isnan(v) for v in (est.low, est.high)):
-        return [{"from": rule.null_value, "to": math.inf if rule.op == ">" else -math.inf, "verdict": INCONCLUSIVE}]
-    d = 1.0 if rule.op == ">" else -1.0
-    start = d * rule.null_value + rule.band
-    cuts = sorted({start, *[c for c in (d * est.low, d * est.high) if c > start]})
-    edges = [*cuts, math.inf]
-    out: list[dict[str, Any]] = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        probe = a + 1.0 if math.isinf(b) else (a + b) / 2
-        verdict = judge_interval(est, op=rule.op, null_value=rule.null_value, band=rule.band, margin=d * probe)
-        if out and out[-1]["verdict"] == verdict:
-            out[-1]["to"] = d * b
-        else:
-            out.append({"from": d * a, "to": d * b, "verdict": verdict})
-    return out
-
-
-def margin_curve_text(curve: Sequence[Mapping[str, Any]]) -> str:
-    """``supported for a margin from 0.1 to 0.41; inconclusive from 0.41 to 0.62; weaker than claimed past 0.62``
-    (margins counted from the edge of the null's band outward, in the primary's units)."""
-    parts = []
-    for k, seg in enumerate(curve):
-        a, b = _num(seg["from"]), _num(seg["to"])
-        where = f"past {a:.3g}" if math.isinf(b) else f"from {a:.3g} to {b:.3g}"
-        parts.append(f"{seg['verdict']} {'for a margin ' if k == 0 else ''}{where}")
-    return "; ".join(parts)
-
-
-def _num(v: Any) -> float:
-    return float(v) if v is not None else float("nan")
-
-
 def by_stratum(strata: Sequence[Mapping[str, Any]]) -> str:
     """``supported for a, b; not supported for c``: which strata give which verdict."""
     groups: dict[str, list[str]] = {}
     for row in strata:
-        groups.setdefault(row["verdict"], []).append(str(row["stratum"]))
+        count = f" ({row.get('n')} models)" if row["verdict"] == TOO_FEW else ""
+        groups.setdefault(row["verdict"], []).append(f"{row['stratum']}{count}")
     order = [*VERDICTS, NOT_SUPPORTED, *sorted(v for v in groups if v not in VERDICTS and v != NOT_SUPPORTED)]
     return "; ".join(f"{v} for {', '.join(names)}" for v in order for names in [groups.get(v)] if names)
 
@@ -370,9 +205,8 @@ def record_rule(claim_id: str, rule: Rule, *, statement: str, pooled: Estimate,
     """
     if claim_id not in CLAIMS:
         raise ValueError(f"unknown claim {claim_id!r}; the ledger knows {list(CLAIMS)}")
-    rows = [{"stratum": name, "verdict": rule.judge(est), "value": est.value, "low": est.low,
-             "high": est.high, "n": est.n} for name, est in strata.items()]
-    reported = {name: _as_estimate(v) for name, v in (measurements or {}).items()}
+    rows = rule.judge_strata(strata)
+    reported = {name: as_estimate(v) for name, v in (measurements or {}).items()}
     reported[rule.primary] = pooled
     control_rows = [c.row(rule) for c in controls]
     claim = Claim(
@@ -391,22 +225,13 @@ def record_rule(claim_id: str, rule: Rule, *, statement: str, pooled: Estimate,
     return claim
 
 
-def _as_estimate(value: Estimate | Mapping[str, Any] | float) -> Estimate:
-    if isinstance(value, Estimate):
-        return value
-    if isinstance(value, Mapping):
-        return Estimate(_num(value.get("value")), _num(value.get("low")), _num(value.get("high")),
-                        int(value.get("n") or 0), str(value.get("method", "")))
-    return Estimate(float(value), float("nan"), float("nan"), 1, "point value (no interval)")
-
-
 def record(claim_id: str, *, statement: str, measurements: Mapping[str, Estimate | Mapping | float],
            conditions: list[Condition], figures: list[str], notebook: str,
            parameters: Mapping[str, Any], notes: str = "") -> Claim:
     """Decide a claim's verdict from its measurements and write it to the ledger."""
     if claim_id not in CLAIMS:
         raise ValueError(f"unknown claim {claim_id!r}; the ledger knows {list(CLAIMS)}")
-    estimates = {name: _as_estimate(v) for name, v in measurements.items()}
+    estimates = {name: as_estimate(v) for name, v in measurements.items()}
     verdict = decide(conditions, estimates)
     claim = Claim(
         id=claim_id, paper=CLAIMS[claim_id]["paper"], statement=statement,

@@ -18,9 +18,26 @@ from ..infra import outputs
 from ..infra.paths import REPO_ROOT, figures_dir, output_root
 from ..infra.store import atomic_write
 from . import rules
-from .claims import CLAIMS, PAPERS, Claim, Rule, by_stratum, control_problems, load_all, margin_curve, margin_curve_text
+from .claims import (
+    CLAIMS,
+    MIN_MODELS,
+    PAPERS,
+    TOO_FEW,
+    Claim,
+    Rule,
+    by_stratum,
+    control_problems,
+    load_all,
+    margin_curve,
+    margin_curve_text,
+)
 
 MISSING = "missing"
+FAMILY_LINE = (f"**Multiplicity:** each claim's strata are one family: a stratum is decided on its interval at "
+               f"1 - 0.05/k for the claim's k judged strata (Bonferroni); the pooled verdict on its own 95% interval. "
+               f"Intervals are t intervals from bootstrap standard errors with models as the unit (df = models - 1); "
+               f"a stratum with fewer than {MIN_MODELS} fitted models reads *{TOO_FEW}* with its count and is not "
+               f"judged.")
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 
@@ -141,6 +158,8 @@ def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[
             old = {s["stratum"]: s["verdict"] for s in before["strata"]}
             for stratum in r["strata"]:
                 was = old.get(stratum["stratum"])
+                if TOO_FEW in (was, stratum["verdict"]):  # a cost of the budget, not a finding
+                    continue
                 if was is not None and was != stratum["verdict"]:
                     out.append(f"{r['id']} {stratum['stratum']}: {was} ({base}) -> {stratum['verdict']} ({profile})")
     return out
@@ -217,8 +236,15 @@ def _strata_lines(strata: list[dict[str, Any]], rule: Rule | None = None) -> lis
     out = []
     for row in strata:
         curve = f"; against the margin: {margin_curve_text(margin_curve(row, rule))}" if rule is not None else ""
+        if row["verdict"] == TOO_FEW:
+            out.append(f"  - {row['stratum']}: **{TOO_FEW}** ({row.get('n')} fitted; a verdict needs {MIN_MODELS}), "
+                       f"{_fmt(row.get('value'))}")
+            continue
+        level, family = row.get("level"), row.get("family_level")
+        level = ("" if not family or family <= 0.95 else f" at {100 * level:.1f}% (Bonferroni)"
+                 if level and level >= family - 1e-9 else " (95%: no standard error to adjust for the family)")
         out.append(f"  - {row['stratum']}: **{row['verdict']}**, {_fmt(row.get('value'))} "
-                   f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]{curve}")
+                   f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]{level}{curve}")
     return out
 
 
@@ -270,7 +296,7 @@ def full_markdown(table: pd.DataFrame, tables: dict[str, pd.DataFrame] | None = 
            f"profile(s): {', '.join(profiles) or 'none'}. A claim with no ledger entry is *missing*.",
            "", "![Every claim's primary effect against its margin, per stratum](claims_overview.png)", "",
            *([f"> **{variant}**", ""] if variant else []),
-           verdict_markdown(table), "", "## In plain words", "", sentences_markdown(table), "",
+           verdict_markdown(table), "", FAMILY_LINE, "", "## In plain words", "", sentences_markdown(table), "",
            *scale_section(tables or {})]
     for _, r in table.iterrows():
         out += [f"## {r['id']} · {r['title']} ({r['paper']})", "",
@@ -328,7 +354,7 @@ def update_readme(table: pd.DataFrame, readme: Path = REPO_ROOT / "README.md",
     return True
 
 
-VERDICT_COLORS = {"supported": "#1b9e77", "weaker than claimed": "#e6ab02", "no effect": "#d95f02",
+VERDICT_COLORS = {TOO_FEW: "#bbbbbb", "supported": "#1b9e77", "weaker than claimed": "#e6ab02", "no effect": "#d95f02",
                   "inconclusive": "#7570b3", "not supported": "#a6761d", MISSING: "#999999"}
 
 
