@@ -77,6 +77,7 @@ seeds = [0, 1, 2, 3, 4]
 n_train = 1000
 n_test = 1000
 n_queries = 100
+n_control_queries = 100  # queries of each C1 control (the first ones; all of them in the quick profile)
 train_sizes = [250, 500, 1000, 2000]
 pca_dims = [2, 5, 10, 20, 50, 100]
 sweep_dataset = "mnist"
@@ -211,7 +212,7 @@ plt.show()
 # %%
 control_start = time.perf_counter()
 c1_control_tables = ex.c1_control_tables(splits, tol=hull_tol, device=device, archs=archs, seeds=seeds,
-                                         n_train=n_train, n_test=n_test)
+                                         n_train=n_train, n_test=n_test, n_queries=n_control_queries)
 c1_controls = ex.c1.controls(c1_control_tables, datasets, archs, n_boot)
 dims = ex.dimension_sweep(splits, pca_dims, tol=hull_tol, device=device)
 c1_control_seconds = time.perf_counter() - control_start

@@ -115,8 +115,9 @@ def _one_thread(one_thread):
 # --- parameters and pairs ---------------------------------------------------------------------
 
 GOOD = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
-        "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_pairs": 120, "n_control_pairs": 50,
-        "grid": 17, "history_arch": "mlp", "history_dataset": "mnist", "history_epochs": [0, 1, 2, 4, 6, 10],
+        "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_pairs": 120,
+        "n_control_pairs": 50, "n_control_paths": 120, "grid": 17, "history_arch": "mlp", "history_dataset": "mnist",
+        "history_epochs": [0, 1, 2, 4, 6, 10],
         "n_boot": 1000, "device": None}
 
 
@@ -430,7 +431,7 @@ def test_the_ledger_entry_has_the_rule_and_its_history(tmp_path, monkeypatch):
     assert stored["margin"] == 0.5 and "untrained" in stored["null"] and stored["replicates"] == 15
     assert (stored["null_value"], stored["band"], stored["ideal"]) == (0.0, 0.1, 1.0)
     assert "halfway" in stored["margin_reason"] and "1-NN" in stored["scale"] and stored["controls"] == []
-    assert len(stored["rule_changes"]) == 2 and stored["rule_changes"][1].startswith("2026-12-04: ")
+    assert len(stored["rule_changes"]) == 3 and stored["rule_changes"][2].startswith("2026-12-04: intervals")
     assert [row["stratum"] for row in stored["strata"]] == ["mnist/mlp", "mnist/resnet", "fashion_mnist/cnn"]
     assert stored["rule_changes"] and stored["rule_changes"][0].startswith("2026-12-01: was (median |first flip")
     assert stored["notebook"] == "01_halfway_boundaries" and stored["statement"] == h1.STATEMENT

@@ -92,7 +92,7 @@ def _table(inside, ratio_nn, **extra):
 # --- parameters ---------------------------------------------------------------------------------
 
 DEFAULTS = {"profile": "quick", "datasets": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn", "resnet"],
-            "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_queries": 100,
+            "seeds": [0, 1, 2, 3, 4], "n_train": 1000, "n_test": 1000, "n_queries": 100, "n_control_queries": 100,
             "train_sizes": [250, 500, 1000, 2000], "pca_dims": [2, 5, 10, 20, 50, 100],
             "sweep_dataset": "mnist", "widths": [4, 16, 64, 256],
             "sweep_seeds": [0, 1, 2, 3, 4], "sweep_n_train": 1000, "sweep_n_test": 1000, "sweep_epochs_true": 60,
@@ -346,19 +346,26 @@ def test_figure_train_size_draws_three_panels():
 
 def test_share_and_median_ratio():
     est = stats.share([True, True, False, False], n_boot=500)
-    assert est.value == 0.5 and est.n == 4 and 0 <= est.low <= 0.5 <= est.high <= 1
-    assert stats.share(np.ones(10, dtype=bool), n_boot=200) == Estimate(1.0, 1.0, 1.0, 10, "bootstrap")
+    assert est.value == 0.5 and est.n == 4 and est.df == 3 and est.low < 0.5 < est.high
+    assert est.high - 0.5 == pytest.approx(sps.t.ppf(0.975, 3) * est.se)  # t interval from the bootstrap SE
+    assert est.se == pytest.approx(0.5 / np.sqrt(3), rel=0.1)  # sqrt(p (1 - p) / (n - 1))
+    const = stats.share(np.ones(10, dtype=bool), n_boot=200)
+    assert (const.value, const.low, const.high, const.n, const.se) == (1.0, 1.0, 1.0, 10, 0.0)
     med = c1.median_ratio([0.2, 0.9, 0.4, np.nan, 0.6], n_boot=300)  # NaN ratios are dropped
-    assert med.value == pytest.approx(0.5) and med.n == 4
-    assert 0.2 <= med.low <= med.high <= 0.9
+    assert med.value == pytest.approx(0.5) and med.n == 4 and med.df == 3
+    assert med.low < 0.5 < med.high and med.high - 0.5 == pytest.approx(sps.t.ppf(0.975, 3) * med.se)
 
 
 def test_median_difference_by_hand():
     est = c1.median_difference([0.5, 0.7, 0.9, np.nan], [0.1, 0.2, 0.3], n_boot=500)
-    assert est.value == pytest.approx(0.5) and est.n == 3
-    assert 0.2 <= est.low <= 0.5 <= est.high <= 0.8  # the extremes of the resampled medians
-    assert c1.median_difference([0.5] * 4, [0.5] * 4, n_boot=100) == Estimate(
-        0.0, 0.0, 0.0, 4, "bootstrap over queries (test and held-out resampled apart)")
+    assert est.value == pytest.approx(0.5) and est.n == 3 and est.df == 2
+    # a median of 3 values d apart, resampled: the outer ones with chance 7/27 each, so variance 14/27 d^2;
+    # the two samples' (d = 0.2 and 0.1) add, inflated by n / (n - 1) = 3/2
+    assert est.se == pytest.approx(np.sqrt(1.5 * 14 / 27 * (0.2 ** 2 + 0.1 ** 2)), rel=0.1)
+    assert est.high - 0.5 == pytest.approx(sps.t.ppf(0.975, 2) * est.se)
+    const = c1.median_difference([0.5] * 4, [0.5] * 4, n_boot=100)
+    assert (const.value, const.low, const.high, const.n, const.se, const.df) == (0.0, 0.0, 0.0, 4, 0.0, 3.0)
+    assert const.method.startswith("bootstrap over queries (test and held-out resampled apart)")
     assert np.isnan(c1.median_difference([], [0.1], n_boot=100).value)
 
 
@@ -384,7 +391,7 @@ def test_c1_strata_of_the_test_queries_alone():
     assert strata["mnist/pixel"].value == pytest.approx(0.7) and strata["mnist/pixel"].n == 3
     assert strata["mnist/mlp"].value == pytest.approx(0.75) and strata["mnist/mlp"].n == 2
     pooled = c1.pooled_effect(tests, ["mnist"], ["mlp"], n_boot=500)
-    assert pooled.value == pytest.approx((0.7 + 0.75) / 2) and pooled.n == 2 and pooled.low < pooled.high
+    assert pooled.value == pytest.approx((0.7 + 0.75) / 2) and pooled.n == 3 + 2 and pooled.low < pooled.high
 
 
 def test_c1_strata_pixel_over_queries_features_over_models():
@@ -394,22 +401,25 @@ def test_c1_strata_pixel_over_queries_features_over_models():
     assert list(strata) == ["mnist/pixel", "mnist/mlp"]
     pixel, mlp = strata["mnist/pixel"], strata["mnist/mlp"]
     assert pixel.value == pytest.approx(0.2) and pixel.n == 3 and pixel.method.startswith("bootstrap over queries")
-    half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.3], ddof=1) / np.sqrt(2)
-    assert (mlp.value, mlp.low, mlp.high, mlp.n) == pytest.approx((0.2, 0.2 - half, 0.2 + half, 2))
-    assert mlp.method == "t across seeds"
+    assert pixel.df == 2 and pixel.high - 0.2 == pytest.approx(sps.t.ppf(0.975, 2) * pixel.se)
+    assert (mlp.value, mlp.n, mlp.df) == pytest.approx((0.2, 2, 1))  # df = models - 1
+    assert mlp.high - 0.2 == pytest.approx(sps.t.ppf(0.975, 1) * mlp.se) and mlp.method.startswith(c1.FEATURE_METHOD)
     assert np.isnan(c1.stratum_effect(tests, "mnist", "cnn", n_boot=100, helds=helds).value)  # no model: NaN
 
 
 def test_c1_pooled_is_the_mean_of_the_strata():
     tests, helds, _ = _c1_tables()
     pooled = c1.pooled_effect(tests, ["mnist"], ["mlp", "cnn"], n_boot=500, helds=helds)  # cnn: no model, left out
-    assert pooled.value == pytest.approx(0.2) and pooled.n == 2
-    assert pooled.low < 0.2 < pooled.high
+    assert pooled.value == pytest.approx(0.2) and pooled.n == 3 + 2  # the pixel queries and the mlp models
+    assert pooled.low < 0.2 < pooled.high and pooled.method.startswith(c1.POOLED_METHOD)
     assert pooled == c1.pooled_effect(tests, ["mnist"], ["mlp", "cnn"], n_boot=500, helds=helds)  # seeded
     # two models give a t interval with one degree of freedom: wider than a bootstrap over the two
     assert pooled.high - pooled.low > c1.pooled_effect(tests, ["mnist"], [], n_boot=500, helds=helds).high - 0.2
     del tests[("mnist", "mlp/seed1")]  # one model: no interval of its own, left out of the pooled one
-    assert c1.pooled_effect(tests, ["mnist"], ["mlp"], n_boot=500, helds=helds).n == 1
+    alone = c1.pooled_effect(tests, ["mnist"], ["mlp"], n_boot=500, helds=helds)
+    assert alone.n == 3 and alone.value == pytest.approx(0.2)  # the pixel stratum (3 queries) alone
+    one = c1.stratum_effect(tests, "mnist", "mlp", n_boot=100, helds=helds)
+    assert (one.value, one.n) == (pytest.approx(0.1), 1) and np.isnan(one.low) and np.isnan(one.se)
 
 
 def test_c1_measurements_are_reported_per_stratum():
@@ -534,7 +544,7 @@ def test_c1_controls_in_feature_spaces(monkeypatch):
     assert feature["hull"] == pytest.approx(2 * pixel["hull"], rel=1e-4)  # the doubled plane
     assert control_tables["negative"][("mnist", "mlp/seed0")]["inside"].all()
     controls = c1.controls(control_tables, list(splits), ["mlp"], n_boot=300)
-    assert controls[0].estimate.n == 4  # two pixel and two feature strata
+    assert controls[0].estimate.n == 12 + 12 + 2 + 2  # two pixel strata of 12 queries, two feature strata of 2 models
     assert [c1.RULE.judge(c.estimate) for c in controls] == [SUPPORTED, NO_EFFECT]
 
 
@@ -871,9 +881,11 @@ def test_the_api_is_what_the_notebook_calls():
 
 def test_write_results_takes_each_claim_from_its_ledger_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    pooled, m1 = Estimate(0.1, 0.05, 0.15, 2, "stratified"), {"outside_test_mnist_pixel": Estimate(1, 1, 1, 3, "b")}
+    pooled = Estimate(0.1, 0.05, 0.15, 4, "stratified", 0.02, 3.0)
+    m1 = {"outside_test_mnist_pixel": Estimate(1, 1, 1, 3, "b", 0.0, 2.0)}
     claim1 = c1.record({"mnist/pixel": pooled}, pooled, m1, replicates=2, parameters=DEFAULTS)
-    primary, m2 = Estimate(0.0, -0.01, 0.01, 3, "t across seeds"), {"test_acc_true_w4": Estimate(0.9, 0.8, 1, 3, "t")}
+    primary = Estimate(0.0, -0.01, 0.01, 3, "t across seeds", 0.002, 2.0)
+    m2 = {"test_acc_true_w4": Estimate(0.9, 0.8, 1, 3, "t", 0.02, 2.0)}
     claim2 = c2.record(primary, m2, parameters=DEFAULTS)
     path = ex.write_results(pd.DataFrame([{"dataset": "mnist", "outside": 1.0}]), [{"seed": 0}], [{"n_train": 4}],
                             [{"width": 4}], [{"width": 4, "agree_with_1nn_outside": 0.5}], claim1, claim2, [16, 64],
@@ -889,3 +901,115 @@ def test_write_results_takes_each_claim_from_its_ledger_entry(tmp_path, monkeypa
                              "controls": [], "measurements": {k: e.as_dict() for k, e in m1.items()}}
     assert results["c2"] == {"verdict": claim2.verdict, "widths": [16, 64], "primary": primary.as_dict(),
                              "controls": [], "measurements": {k: e.as_dict() for k, e in m2.items()}}
+
+
+# --- C1's intervals: shared queries drawn jointly, and their coverage (issue 21) ---------------------------------
+
+def _shared_tables(rng, n_models, n_queries, sd_model, sd_query, sd_rest, *, mu=0.5, datasets=("d", "e"),
+                   archs=("mlp", "cnn")):
+    """Per data set: ratios mu + b_query (+ a_model) + noise in pixel space and in each model's space, the query
+    effects b shared by every space of the data set (the same queries, in the same order): the truth is mu."""
+    tests = {}
+    for name in datasets:
+        b = rng.normal(0, sd_query, n_queries)
+        tests[(name, "pixel")] = {"ratio_nn": mu + b + rng.normal(0, sd_rest, n_queries)}
+        for arch in archs:
+            for s in range(n_models):
+                tests[(name, f"{arch}/seed{s}")] = {
+                    "ratio_nn": mu + rng.normal(0, sd_model) + b + rng.normal(0, sd_rest, n_queries)}
+    return tests
+
+
+def test_c1_queries_are_drawn_once_for_every_space_of_a_data_set():
+    rng = np.random.default_rng(0)
+    r = rng.uniform(0.2, 0.8, 50)
+    tests = {("d", "pixel"): {"ratio_nn": r}, **{("d", f"mlp/seed{s}"): {"ratio_nn": r.copy()} for s in range(4)}}
+    pooled, strata = c1.effects(tests, ["d"], ["mlp"], 400)
+    pixel, mlp = strata["d/pixel"], strata["d/mlp"]
+    # every model and the pixel space are the same queries: one draw gives them the same replicates, so the
+    # pooled SE is the strata's (drawn apart, it would be theirs / sqrt(2))
+    assert pixel.se > 0 and mlp.se == pytest.approx(pixel.se * np.sqrt((4 / 3) / (50 / 49)))
+    assert pooled.se == pytest.approx(mlp.se) and pooled.value == pytest.approx(np.median(r))
+    # the same queries in another order are other replicates: the pooled SE drops
+    shuffled = {k: ({"ratio_nn": rng.permutation(r)} if k[1] != "pixel" else v) for k, v in tests.items()}
+    assert c1.effects(shuffled, ["d"], ["mlp"], 400)[0].se < 0.9 * pooled.se
+    # two data sets are drawn apart: the mean of two identical data sets has about 1/sqrt(2) of the SE
+    both = {**tests, **{("e", k[1]): v for k, v in tests.items()}}
+    assert c1.effects(both, ["d", "e"], ["mlp"], 2000)[0].se == pytest.approx(pooled.se / np.sqrt(2), rel=0.1)
+
+
+def test_c1_held_out_samples_are_drawn_apart_from_the_queries():
+    rng = np.random.default_rng(1)
+    r = rng.uniform(0.2, 0.8, 60)
+    tables = {("d", "pixel"): {"ratio_nn": r}, **{("d", f"mlp/seed{s}"): {"ratio_nn": r + 0.01 * s} for s in range(3)}}
+    helds = {k: {"ratio_nn": v["ratio_nn"].copy()} for k, v in tables.items()}
+    test_only = c1.stratum_effects(tables, ["d"], ["mlp"], 2000)
+    diff = c1.stratum_effects(tables, ["d"], ["mlp"], 2000, helds)
+    for space in ("d/pixel", "d/mlp"):
+        assert diff[space].value == pytest.approx(0.0)  # the same samples: no difference
+        # drawn with the queries, every replicate would be 0; drawn apart, the variances add
+        assert diff[space].se == pytest.approx(np.sqrt(2) * test_only[space].se, rel=0.15)
+
+
+def test_c1_models_are_redrawn_within_their_stratum():
+    meds = np.array([0.3, 0.5, 0.6, 0.9, 1.1])
+    tests = {("d", "pixel"): {"ratio_nn": np.full(40, 0.5)},
+             **{("d", f"mlp/seed{s}"): {"ratio_nn": np.full(40, m)} for s, m in enumerate(meds)}}
+    mlp = c1.stratum_effect(tests, "d", "mlp", 4000)
+    # constant over the queries: the model draw alone, whose SE (inflated by M / (M - 1)) is the t interval's
+    assert mlp.value == pytest.approx(meds.mean()) and mlp.df == 4 and mlp.n == 5
+    assert mlp.se == pytest.approx(meds.std(ddof=1) / np.sqrt(5), rel=0.05)
+    assert c1.stratum_effect(tests, "d", "pixel", 100).se == 0.0
+
+
+def test_c1_query_tables_of_one_data_set_list_the_same_queries():
+    """The premise of the joint draw: the pixel and every feature table of a data set hold its queries in order."""
+    split = _square_split()
+    tests, _ = tb.pixel_tables({"toy": split}, tol=1e-9, device="cpu")
+    feats = tb.hull_table(2 * split.x_train.numpy(), split.y_train.numpy(), 2 * split.x_query.numpy(),
+                          split.y_query.numpy(), tol=1e-9, device="cpu")
+    assert len(feats["ratio_nn"]) == len(tests[("toy", "pixel")]["ratio_nn"]) == split.n_queries
+    np.testing.assert_allclose(feats["ratio_nn"], tests[("toy", "pixel")]["ratio_nn"], rtol=1e-4)
+
+
+N_SIMS_C1 = 500
+C1_DESIGNS = {  # (models per stratum, queries, sd between models, sd of the shared query effects, sd of the rest)
+    "quick-models": (5, 100, 0.10, 0.05, 0.05),
+    "quick-queries": (5, 100, 0.01, 0.20, 0.10),
+    "full-models": (3, 1000, 0.10, 0.05, 0.05),
+    "full-queries": (3, 1000, 0.003, 0.20, 0.10),
+}
+C1_ARCHS = {"quick": ("mlp", "cnn"), "full": ("mlp",)}  # full: one arch per data set keeps the test fast
+
+
+def _c1_coverage(design, archs=("mlp", "cnn"), seed=0, percentile=False, monkeypatch=None):
+    """Shares of 95% intervals holding the truth 0.5: feature strata, pixel strata, pooled, and the old
+    t-over-models form of the feature strata (queries left out)."""
+    if percentile:
+        from halfway_utils.evidence import intervals
+        monkeypatch.setattr(intervals, "replicate_interval",
+                            lambda v, b, n, m, level=0.95, **_: stats.percentile_interval(v, b, n, m, level))
+    rng = np.random.default_rng(seed)
+    hits = {"feature": [], "pixel": [], "pooled": [], "old": []}
+    for s in range(N_SIMS_C1):
+        tests = _shared_tables(rng, *design, archs=archs)
+        pooled, strata = c1.effects(tests, ["d", "e"], list(archs), 150, seed=s)
+        hits["pooled"].append(pooled.low <= 0.5 <= pooled.high)
+        for label, est in strata.items():
+            hits["pixel" if label.endswith("pixel") else "feature"].append(est.low <= 0.5 <= est.high)
+        old = stats.across_seeds(c1.per_model_effects(tests, None, "d", "mlp"))
+        hits["old"].append(old.low <= 0.5 <= old.high)
+    return {k: float(np.mean(v)) for k, v in hits.items()}
+
+
+@pytest.mark.parametrize("design", list(C1_DESIGNS))
+def test_c1_intervals_cover_at_the_profiles_numbers(design):
+    cover = _c1_coverage(C1_DESIGNS[design], C1_ARCHS[design.split("-")[0]])
+    assert cover["feature"] >= 0.93 and cover["pixel"] >= 0.93 and cover["pooled"] >= 0.93, (design, cover)
+    if design.endswith("queries"):  # the old interval over models alone leaves out the shared queries
+        assert cover["old"] < 0.9, (design, cover)  # measured 0.67 (quick), 0.83 (full)
+
+
+def test_c1_percentile_intervals_fail_the_same_test(monkeypatch):
+    cover = _c1_coverage(C1_DESIGNS["quick-models"], percentile=True, monkeypatch=monkeypatch)
+    assert cover["feature"] < 0.93, cover

@@ -221,8 +221,8 @@ def _simulate(kind: str, seeds=range(5), n: int = 800, acc_ref: float = 0.8, acc
 @pytest.mark.parametrize(("kind", "around"), [("copy", 1.0), ("independent", 0.0), ("half", 0.5)])
 def test_kappa_estimate_known_answers(kind, around):
     groups = kp.error_groups(_simulate(kind))["mnist/mlp"]
-    est = kp.kappa_estimate([(s, e) for _, s, e in groups], n_boot=400)
-    assert est.n == 5 and est.method.startswith("two-level")
+    est = kp.kappa_estimate(groups, n_boot=400)
+    assert est.n == 5 and est.method.startswith("two-level") and est.df == 4 and np.isfinite(est.se)
     assert est.low <= around <= est.high and abs(est.value - around) < 0.05
     if kind == "copy":
         assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
@@ -256,12 +256,17 @@ def test_error_groups_pixel_and_network_pairs_and_misfits():
     rows = _simulate("independent", seeds=[0, 1, 2])
     rows.loc[rows.seed == 2, "fitted"] = False
     pixel = kp.error_groups(rows)["mnist/mlp"]
-    assert [name for name, _, _ in pixel] == ["seed0", "seed1"]
+    assert [g.name for g in pixel] == ["seed0", "seed1"]
     net = kp.error_groups(rows, "net")["mnist/mlp"]
-    assert [name for name, _, _ in net] == ["seed0 vs seed1", "seed1 vs seed0"]
+    assert [g.name for g in net] == ["seed0 vs seed1", "seed1 vs seed0"]
     m0, m1 = rows[rows.seed == 0], rows[rows.seed == 1]
     same, expected = kp.shared_errors(m0["pred"], m1["pred"], m0["label"])
-    assert net[0][1].tolist() == same.tolist() and net[0][2].tolist() == expected.tolist()
+    assert net[0].same.tolist() == same.tolist() and net[0].expected.tolist() == expected.tolist()
+    # each item's input: where the other network errs, among the model's rows (the data set's test inputs)
+    assert net[0].ids.tolist() == np.flatnonzero(m1["pred"].to_numpy() != m1["label"].to_numpy()).tolist()
+    assert (net[0].dataset, net[0].inputs) == ("mnist", 800)
+    assert pixel[0].ids.tolist() == pixel[1].ids.tolist() == np.flatnonzero(
+        m0["pixel_nn"].to_numpy() != m0["label"].to_numpy()).tolist()
     single = kp.error_groups(rows[rows.seed == 0], "net")
     assert single == {"mnist/mlp": []}
 
@@ -273,9 +278,9 @@ def test_net_vs_net_kappa_known_answers():
     assert abs(independent.value) < 0.05 and independent.n == 5
 
 
-def _three_strata(kinds=("copy", "independent", "half"), shared: float = 0.0) -> pd.DataFrame:
+def _three_strata(kinds=("copy", "independent", "half"), shared: float = 0.0, **kw) -> pd.DataFrame:
     names = [("mnist", "mlp"), ("mnist", "cnn"), ("fashion_mnist", "mlp")]
-    return pd.concat([_simulate(kind, stratum_seed=i, dataset=d, arch=a, shared=shared)
+    return pd.concat([_simulate(kind, stratum_seed=i, dataset=d, arch=a, shared=shared, **kw)
                       for i, (kind, (d, a)) in enumerate(zip(kinds, names))], ignore_index=True)
 
 
@@ -300,10 +305,13 @@ def test_kappa_by_stratum_and_model_kappas():
 ])
 def test_record_decides_by_the_rule_per_stratum_and_pooled(tmp_path, monkeypatch, kinds, pooled_verdict):
     monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
-    rows = _three_strata(kinds, shared=0.8)
+    # 2000 inputs and a copy rate of 0.15 (primary about 0.3): the strata's family-level intervals (Bonferroni
+    # over three, t with 4 df) fit between the band (0.1) and the margin (0.5)
+    rows = _three_strata(kinds, shared=0.8, n=2000, copy_rate=0.15)
     pooled, strata = cl.primary_by_stratum(rows, n_boot=300)
     measurements = {"shared_error_kappa_net_vs_net": stats.Estimate(0.7, 0.6, 0.8, 15, "m")}
-    controls = [claims.Control("pos", claims.POSITIVE, stats.Estimate(1.2, 1.1, 1.3, 2, "b"), "built to copy"),
+    # the positive control is one fixed system: its n is its inputs (it reads "too few models" with n = 2)
+    controls = [claims.Control("pos", claims.POSITIVE, stats.Estimate(1.2, 1.1, 1.3, 258, "b"), "built to copy"),
                 claims.Control("neg", claims.NEGATIVE, stats.Estimate(0.0, -0.03, 0.04, 5, "b"), "independent")]
     claim = h2.record(pooled, strata, measurements, replicates=15, figures=["figures/02_shared_errors.png"],
                       parameters={"profile": "quick"}, notes="n", controls=controls)
@@ -363,11 +371,168 @@ def test_zoo_units_pair_each_model_with_its_replicate_and_no_ceiling_alone():
     units = cl.zoo_units(rows)["mnist/mlp"]
     pixel, net = kp.error_groups(rows)["mnist/mlp"], kp.error_groups(rows, "net")["mnist/mlp"]
     assert len(units) == 3
-    for (a, b), (_, ps, _), (_, ns, _) in zip(units, pixel, net):
-        assert a[0].tolist() == ps.tolist() and b[0].tolist() == ns.tolist()
+    for (a, b), p, q in zip(units, pixel, net):
+        assert a.same.tolist() == p.same.tolist() and b.same.tolist() == q.same.tolist()
+        assert a.ids.tolist() == p.ids.tolist() and b.ids.tolist() == q.ids.tolist()
     alone = cl.zoo_units(rows[rows.seed == 0])["mnist/mlp"]
     assert len(alone) == 1 and alone[0][1] is None
     assert np.isnan(cl.primary_by_stratum(rows[rows.seed == 0], n_boot=10)[0].value)
+
+
+# --- the bootstrap: inputs drawn jointly, models within strata, t intervals, coverage --------------
+
+E_SHARE = 0.1  # the expected share E of every simulated item (constant: the true kappa is (p - E) / (1 - E))
+
+
+def _true_kappa(p: float) -> float:
+    return (p - E_SHARE) / (1 - E_SHARE)
+
+
+def _items(name: str, same: np.ndarray, ids: np.ndarray, inputs: int, dataset: str = "d") -> kp.Items:
+    return kp.Items(name, np.asarray(same, float), np.full(len(same), E_SHARE), np.asarray(ids), dataset, inputs)
+
+
+def _simulated_units(rng: np.random.Generator, models: int, inputs: int, items: int, sd_model: float,
+                     sd_input: float, p_num: tuple[float, ...] = (0.5, 0.4), p_den: float = 0.6
+                     ) -> dict[str, list[cl.Unit]]:
+    """One data set of ``inputs`` test inputs, the 1-NN wrong on ``items`` of them, and one stratum per
+    ``p_num`` of ``models`` models. Against the 1-NN a model gives the 1-NN's label on input i with
+    probability ``p + a_model + b_i``; against its replicate (on ``items`` inputs the replicate gets wrong)
+    with ``p_den + a'_model + c_i``: a, a' uniform within ``sd_model`` (a' within half of it), b and c
+    uniform within ``sd_input`` and shared by every model of the data set; no probability leaves [0, 1]."""
+    assert max(p_num) + sd_model + sd_input <= 1 and min(p_num) - sd_model - sd_input >= 0
+    assert 0 <= p_den - sd_model / 2 - sd_input and p_den + sd_model / 2 + sd_input <= 1
+    ids = np.sort(rng.choice(inputs, items, replace=False))
+    b, c = rng.uniform(-sd_input, sd_input, (2, inputs))
+    out = {}
+    for s, p in enumerate(p_num):
+        units = []
+        for m in range(models):
+            a, a_den = rng.uniform(-sd_model, sd_model), rng.uniform(-sd_model / 2, sd_model / 2)
+            den_ids = np.sort(rng.choice(inputs, items, replace=False))
+            units.append((_items(f"m{m}", rng.random(items) < p + a + b[ids], ids, inputs),
+                          _items(f"m{m}", rng.random(items) < p_den + a_den + c[den_ids], den_ids, inputs)))
+        out[f"d/s{s}"] = units
+    return out
+
+
+# (models per stratum, test inputs, inputs the 1-NN gets wrong, spread between models, spread of the inputs)
+QUICK_MODELS, QUICK_INPUTS = (5, 1000, 120, 0.3, 0.1), (5, 1000, 120, 0.02, 0.35)
+FULL_MODELS, FULL_INPUTS = (3, 2000, 1000, 0.3, 0.1), (3, 2000, 1000, 0.02, 0.35)
+N_SIMS, N_BOOT, FLOOR = 600, 150, 0.93  # 600 data sets: a coverage of 0.93 has a standard error of about 0.01
+
+
+@pytest.mark.parametrize(("design", "narrow_fails"), [(QUICK_MODELS, True), (QUICK_INPUTS, False),
+                                                      (FULL_MODELS, True), (FULL_INPUTS, False)],
+                         ids=["quick-models", "quick-inputs", "full-models", "full-inputs"])
+def test_the_primary_and_the_kappas_cover_their_truth(design, narrow_fails):
+    """Coverage of the 95% intervals of the primary (per stratum and pooled) and of the raw kappa against the
+    1-NN, from the real estimators, on simulated data sets of the profiles' design. Where models dominate, the
+    old two-level percentile interval from the same replicates (:func:`.ceiling.ratio_replicates`) must miss
+    the truth too often. Measured (seed 0), t intervals: strata / pooled / kappa, then the
+    percentile interval of stratum 0: quick-models 0.98, 0.96 / 0.98 / 0.96, percentile 0.89; quick-inputs
+    1.00, 1.00 / 1.00 / 1.00, percentile 0.99; full-models 0.95, 0.94 / 0.97 / 0.93, percentile 0.73;
+    full-inputs 1.00, 1.00 / 1.00 / 1.00, percentile 0.97 (conservative where the inputs dominate: the
+    items' own noise is counted by both levels)."""
+    rng = np.random.default_rng(0)
+    truth = {"d/s0": _true_kappa(0.5) / _true_kappa(0.6), "d/s1": _true_kappa(0.4) / _true_kappa(0.6),
+             "pooled": _true_kappa(0.45) / _true_kappa(0.6)}
+    hits: dict[str, list[bool]] = {key: [] for key in [*truth, "kappa"]}
+    narrow = []
+    for k in range(N_SIMS):
+        units = _simulated_units(rng, *design)
+        pooled, per = cl.ratio_by_stratum(units, n_boot=N_BOOT, seed=k)
+        for key, est in [*per.items(), ("pooled", pooled)]:
+            hits[key].append(est.low <= truth[key] <= est.high)
+        _, kappas = kp.kappa_by_stratum({name: [a for a, _ in us] for name, us in units.items()}, n_boot=N_BOOT,
+                                        seed=k)
+        hits["kappa"].append(kappas["d/s0"].low <= _true_kappa(0.5) <= kappas["d/s0"].high)
+        if narrow_fails:
+            flat = [(name, u) for name, us in units.items() for u in us]
+            reps, _ = cl.ratio_replicates([u for _, u in flat], [name for name, _ in flat], n_boot=N_BOOT, seed=k)
+            est = per["d/s0"]
+            assert est.se == pytest.approx(np.std(reps["d/s0"], ddof=1) * np.sqrt(design[0] / (design[0] - 1)))
+            old = stats.percentile_interval(est.value, reps["d/s0"], design[0], "old")
+            narrow.append(old.low <= truth["d/s0"] <= old.high)
+    rates = {key: float(np.mean(v)) for key, v in hits.items()}
+    assert min(rates.values()) >= FLOOR, (design, rates)
+    assert not narrow_fails or np.mean(narrow) < FLOOR, (design, np.mean(narrow))
+
+
+def test_stratum_intervals_are_t_intervals_from_the_shared_replicates():
+    units = _simulated_units(np.random.default_rng(3), *QUICK_MODELS)
+    pooled, per = cl.ratio_by_stratum(units, n_boot=400, seed=7)
+    flat = [(name, u) for name, us in units.items() for u in us]
+    reps, boots = cl.ratio_replicates([u for _, u in flat], [name for name, _ in flat], n_boot=400, seed=7)
+    for name, est in per.items():
+        se = np.std(reps[name], ddof=1) * np.sqrt(5 / 4)
+        half = sps.t.ppf(0.975, 4) * se
+        assert (est.n, est.df, est.se) == (5, 4, pytest.approx(se))
+        assert (est.low, est.high) == (pytest.approx(est.value - half), pytest.approx(est.value + half))
+        assert est.value == pytest.approx(cl.ratio_strata(units[name], n_boot=2, fixed=False)[0].value, abs=1e-12)
+    # the pooled interval: the pooled replicates' spread, df between the smallest stratum's (4) and the sum (8)
+    assert pooled.se == pytest.approx(np.std(boots, ddof=1) * np.sqrt(5 / 4))
+    assert 4 <= pooled.df <= 8 and pooled.n == 10
+    # a single stratum: the same numbers as the stratum's own
+    alone = cl.ratio_by_stratum({"d/s0": units["d/s0"]}, n_boot=400, seed=7)[0]
+    assert alone.value == per["d/s0"].value and alone.df == 4
+
+
+def test_inputs_are_resampled_jointly_for_every_model_of_a_data_set():
+    # Five identical models measured on the same inputs: with one draw of the inputs per replicate for all of
+    # them, every replicate of the stratum is one model's, so its spread is one model's input resampling;
+    # drawn apart (no input positions) the five draws partly average out: with the models' counts c redrawn,
+    # E[sum c^2] / 25 = 9 / 25 = 0.36 of one model's variance.
+    rng = np.random.default_rng(0)
+    ids = np.sort(rng.choice(500, 150, replace=False))
+    one = _items("m", rng.random(150) < 0.5, ids, 500)
+    shared, pooled = kp.unit_replicates([[one]] * 5, ["s"] * 5, n_boot=2000, seed=1)
+    single, _ = kp.unit_replicates([[one]], ["s"], n_boot=2000, seed=1)
+    np.testing.assert_allclose(kp.kappa_of_sums(shared["s"][:, 0]), kp.kappa_of_sums(single["s"][:, 0]))
+    joint = kp.kappa_estimate([one] * 5, n_boot=2000, seed=1)
+    apart = kp.kappa_estimate([(one.same, one.expected)] * 5, n_boot=2000, seed=1)
+    var_one = np.var(kp.kappa_of_sums(single["s"][:, 0]), ddof=1)
+    assert joint.se ** 2 / (5 / 4) == pytest.approx(var_one, rel=1e-9)
+    assert 0.28 < apart.se ** 2 / (5 / 4) / var_one < 0.44
+    # the same holds for the primary: numerator and ceiling of identical units on shared inputs
+    den = _items("m", rng.random(150) < 0.7, np.sort(rng.choice(500, 150, replace=False)), 500)
+    five = cl.ratio_strata([(one, den)] * 5, n_boot=2000, seed=1, fixed=False)[0]
+    lone = cl.ratio_strata([(one, den)], n_boot=2000, seed=1)[0]  # a fixed system: its inputs as the unit
+    assert lone.n == 150 and lone.df == 149
+    assert five.se ** 2 / (5 / 4) == pytest.approx(lone.se ** 2 / (150 / 149), rel=1e-9)
+    # two data sets are drawn apart, and a data set's models need the same number of test inputs
+    other = one._replace(dataset="e")
+    reps, _ = kp.unit_replicates([[one], [other]], ["a", "b"], n_boot=500, seed=1)
+    assert abs(np.corrcoef(reps["a"][:, 0, 0], reps["b"][:, 0, 0])[0, 1]) < 0.2
+    reps, _ = kp.unit_replicates([[one], [one._replace(name="n")]], ["a", "b"], n_boot=500, seed=1)
+    np.testing.assert_allclose(reps["a"], reps["b"])
+    with pytest.raises(ValueError, match="same number of test inputs"):
+        kp.unit_replicates([[one], [one._replace(inputs=501)]], ["a", "a"], n_boot=5)
+
+
+def test_the_pooled_interval_keeps_models_within_their_strata():
+    # Three strata of four models with very different primaries and little spread within each: redrawn within
+    # strata every replicate keeps four models of each and the pooled interval stays narrow; redrawn across
+    # strata (one stratum) the composition of a replicate moves the pooled value many times more.
+    rng = np.random.default_rng(2)
+    units = {}
+    for name, p in (("d/a", 0.85), ("d/b", 0.5), ("d/c", 0.15)):
+        units[name] = _simulated_units(rng, 4, 1000, 600, 0.01, 0.1, p_num=(p,), p_den=0.85)["d/s0"]
+    pooled, per = cl.ratio_by_stratum(units, n_boot=400, seed=0)
+    values = [e.value for e in per.values()]
+    assert values[0] > values[1] + 0.3 and values[1] > values[2] + 0.3, per
+    flat = [u for us in units.values() for u in us]
+    across = cl.ratio_strata(flat, n_boot=400, seed=0, fixed=False)[0]
+    assert pooled.value == pytest.approx(across.value)
+    assert across.high - across.low > 5 * (pooled.high - pooled.low), (pooled, across)
+    assert pooled.high - pooled.low < max(e.high - e.low for e in per.values())
+    # and so does the raw kappa's
+    groups = {name: [a for a, _ in us] for name, us in units.items()}
+    kpooled, _ = kp.kappa_by_stratum(groups, n_boot=400, seed=0)
+    kacross = kp.kappa_estimate([g for gs in groups.values() for g in gs], n_boot=400, seed=0)
+    assert kacross.high - kacross.low > 5 * (kpooled.high - kpooled.low)
+    assert kp.kappa_estimate([g for gs in groups.values() for g in gs], [n for n, gs in groups.items() for _ in gs],
+                             n_boot=400, seed=0) == kpooled
 
 
 # --- the controls ---------------------------------------------------------------------------------
@@ -405,6 +570,11 @@ def test_controls_read_as_built_through_the_zoo_s_kappa_code():
     assert set(rows["arch"]) == {cs.POSITIVE, cs.NEGATIVE} and rows.query("arch == @cs.NEGATIVE")["seed"].nunique() == 5
     controls = cs.control_estimates(rows, zoo_rows, n_boot=300)
     verdicts = {c.kind: h2.RULE.judge(c.estimate) for c in controls}
+    # the kernel machine is one fixed system: resampled over its inputs, its n is the inputs it is measured on
+    # (where the 1-NN errs); the oracles are five systems; both beside the zoo's ceiling in the same bootstrap
+    wrong = int((data["toy"].pixel_nn != data["toy"].y_test).sum())
+    assert [c.estimate.n for c in controls] == [wrong, 5] and wrong > 100
+    assert all(np.isfinite(c.estimate.df) and c.estimate.df >= 4 for c in controls)
     assert verdicts == {claims.POSITIVE: claims.SUPPORTED, claims.NEGATIVE: claims.NO_EFFECT}
     assert claims.control_problems([c.row(h2.RULE) for c in controls]) == []
     # The oracles have about the networks' accuracy; the zoo itself lands between the controls.
@@ -640,7 +810,9 @@ def test_notes_text():
 
 def test_rule_is_registered_with_its_change():
     assert str(h2.RULE).startswith("shared_error_kappa_pixel_1nn_over_replicates > 0.5 (half the way from")
-    assert str(h2.RULE).endswith("on the whole 95% interval; null 0 ± 0.1; per (dataset, arch) stratum and pooled")
+    assert str(h2.RULE).endswith("on the whole interval (bootstrap SE, t(models - 1)); null 0 ± 0.1; per (dataset, "
+                                 "arch) stratum (family: Bonferroni over the claim's judged strata; pooled at 95%; at "
+                                 "least 3 models) and pooled")
     assert h2.RULE.strata == ("dataset", "arch") and h2.RULE.primary == h2.PRIMARY
     assert (h2.RULE.null_value, h2.RULE.band, h2.RULE.ideal, h2.RULE.margin) == (0.0, 0.1, 1.0, 0.5)
     assert h2.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")

@@ -14,7 +14,7 @@ from halfway_utils.infra import paths, runner
 # paper profile's own. Each name goes to every notebook that has it.
 TINY = {
     "seeds": [0, 1, 2], "n_train": 300, "n_test": 200, "n_boot": 200, "grid": 9,
-    "n_pairs": 20, "n_control_pairs": 10, "history_epochs": [0, 1, 2],
+    "n_pairs": 20, "n_control_pairs": 10, "n_control_paths": 20, "n_control_queries": 30, "history_epochs": [0, 1, 2],
     "random_seeds": [0, 1, 2], "random_n_train": 100, "random_epochs": 30,
     "widths": [8, 32], "width_n_train": 200, "width_seeds": [0, 1], "width_epochs": 50,
     "n_inputs": 30, "pgd_steps": 2, "n_boundary": 10, "n_paths": 20, "n_cross": 1,

@@ -6,6 +6,8 @@ import nbformat
 import pytest
 import yaml
 
+from halfway_utils import zoo
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -44,9 +46,11 @@ def test_profile_names_real_parameters_with_valid_values(notebook, profile):
 
 
 def test_full_profile_uses_the_full_training_sets():
+    # One zoo for every notebook: 50,000 of the 60,000 training samples (C1 holds the other 10,000 out), the
+    # whole test sets, three models of every arch.
     for name in ("00_data_and_models", "01_halfway_boundaries", "02_generalization", "03_transfer", "04_som_codes"):
         values = yaml.safe_load((ROOT / "notebooks" / "params" / "full" / f"{name}.yaml").read_text())
-        assert values["n_train"] is None and values["n_test"] is None, name
-        assert len(values["seeds"]) >= 3, name
+        assert values["n_train"] == 50000 and values["n_test"] is None, name
+        assert len(values["seeds"]) >= 3 and zoo.arch_seeds("resnet", values["seeds"], 50000) == values["seeds"], name
     hull = yaml.safe_load((ROOT / "notebooks" / "params" / "full" / "05_convex_hull.yaml").read_text())
     assert hull["n_train"] == 50000 and hull["n_queries"] >= 1000

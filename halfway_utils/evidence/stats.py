@@ -30,12 +30,12 @@ from .intervals import (
     weighted_mean,
 )
 
-__all__ = ["LEVEL", "T_METHOD", "Estimate", "StratifiedEstimates", "across_seeds", "at_level", "bootstrap",
-           "cluster_bootstrap", "crossed_bootstrap", "draw_dof", "dyadic_bootstrap", "input_draws", "is_dyadic", "model_draws",
-           "model_groups", "pair_effects", "pair_weights", "partial_spearman", "percentile_interval", "resampled_medians",
-           "permutation_null", "pooled_interval", "rank_residuals", "replicate_interval", "satterthwaite", "share",
-           "spearman", "stratified", "stratified_bootstrap", "stratum_label", "t_estimate", "weighted_mean",
-           "weighted_spearman"]
+__all__ = ["Estimate", "LEVEL", "StratifiedEstimates", "T_METHOD", "across_seeds", "at_level", "bootstrap",
+           "cluster_bootstrap", "crossed_bootstrap", "draw_dof", "dyadic_bootstrap", "input_draws", "is_dyadic",
+           "model_draws", "model_groups", "pair_effects", "pair_weights", "partial_spearman", "percentile_interval",
+           "permutation_null", "pooled_interval", "rank_residuals", "replicate_interval", "resampled_medians",
+           "satterthwaite", "share", "spearman", "stratified", "stratified_bootstrap", "stratum_label", "t_estimate",
+           "weighted_mean", "weighted_spearman"]
 
 def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
     array = np.asarray(values, dtype=float).ravel()

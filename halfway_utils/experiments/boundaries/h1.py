@@ -167,7 +167,8 @@ def control_estimates(claim: pd.DataFrame, flips: pd.DataFrame, n_boot: int) -> 
     the same paths (:func:`~.scan.stand_in`), by :func:`primary`: its interval resamples those
     nulls and the paths.
     """
-    return {name: primary(stand_in(claim, frame), n_boot)[0] for name, frame in flips.groupby("control", sort=False)}
+    scanned = claim.merge(flips[["dataset", "path"]].drop_duplicates(), on=["dataset", "path"])  # the paths they scan
+    return {name: primary(stand_in(scanned, frame), n_boot)[0] for name, frame in flips.groupby("control", sort=False)}
 
 
 def _flipped_median(values: np.ndarray) -> float:

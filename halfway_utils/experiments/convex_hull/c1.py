@@ -4,14 +4,18 @@ The primary (:data:`RULE`) is the median hull/NN ratio of the test queries: the 
 convex hull of the training set over the distance to the nearest training sample, 0 for a query
 inside the hull (the null: a convex combination of training samples), 1 when the hull is no closer
 than the nearest training sample (the ideal: nothing to interpolate). Decided per (dataset, space)
-stratum (:func:`stratum_effects`: pixel space over queries, a feature space over its fitted models)
-and pooled (:func:`pooled_effect`). Whether test queries lie further out than as many held-out
-training samples (``helds``) is reported, not judged: is "outside" specific to test data?
+stratum (:func:`stratum_effects`: pixel space, or a feature space averaged over its fitted models)
+and pooled (:func:`pooled_effect`), all from one bootstrap (:func:`effects`) that draws each data set's
+test queries once for every space that scans them and the models within their stratum: t intervals.
+Whether test queries lie further out than as many held-out training samples (``helds``) is reported,
+not judged: is "outside" specific to test data?
 The controls are built in :mod:`.controls`.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +56,15 @@ RULE = Rule(
              "the median hull/NN ratio of the test queries on a scale 0 = inside the hull (null, band 0.1), "
              "1 = hull no closer than the nearest sample (ideal), margin 0.25 (a quarter of the way), with a "
              "positive control (another data set's images) and a negative one (queries built inside the "
-             "hull); the held-out difference is reported as 'specific to test data or not' (issue 20)"))
+             "hull); the held-out difference is reported as 'specific to test data or not' (issue 20)",
+             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
+             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
+             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
+             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
+             "the family, the interval method and the minimum are now part of the rule's hash; the test "
+             "queries, shared by the pixel stratum and every model of a data set, are resampled jointly, so "
+             "the query sampling is in every interval, and the pooled interval is drawn with the strata's "
+             "(issue 21).",))
 FIGURES = ("05_hull_vs_nn", "05_ratio_distributions", "05_train_size", "05_dimension_sweep", "05_c1_effect")
 
 
@@ -67,27 +79,27 @@ def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def _boot_median(a: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` bootstrap replicates of median(a)."""
-    return np.median(a[rng.integers(0, len(a), (n_boot, len(a)))], axis=1)
-
-
-def _boot_median_difference(a: np.ndarray, b: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` bootstrap replicates of median(a) - median(b), each sample resampled apart."""
-    return _boot_median(a, n_boot, rng) - _boot_median(b, n_boot, rng)
+def _medians(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Per row of ``draws`` (query indices), the median of the finite ``values`` drawn (NaN ratios ignored)."""
+    picked = values[draws]
+    if np.isfinite(values).all():
+        return np.median(picked, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw of NaN ratios only: NaN, dropped by the interval
+        return np.nanmedian(picked, axis=-1)
 
 
 def median_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, n_boot: int,
                       seed: int = 0) -> Estimate:
-    """median(a) - median(b) of two independent samples (finite values), with a percentile
+    """median(a) - median(b) of two independent samples (finite values), with the t interval of a
     bootstrap that resamples each sample apart; ``n`` is the size of ``a``."""
     a, b = _finite(a), _finite(b)
     method = "bootstrap over queries (test and held-out resampled apart)"
     if len(a) == 0 or len(b) == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), len(a), method)
-    boots = _boot_median_difference(a, b, n_boot, np.random.default_rng(seed))
-    low, high = np.quantile(boots, [0.025, 0.975])
-    return Estimate(float(np.median(a) - np.median(b)), float(low), float(high), len(a), method)
+    draws = stats.input_draws({"a": len(a), "b": len(b)}, n_boot, np.random.default_rng(seed))
+    boots = _medians(a, draws["a"]) - _medians(b, draws["b"])
+    return stats.replicate_interval(float(np.median(a) - np.median(b)), boots, len(a), method)
 
 
 def _model_keys(tables: Tables, dataset: str, arch: str) -> list[tuple[str, str]]:
@@ -99,59 +111,110 @@ def per_model_effects(tests: Tables, helds: Tables | None, dataset: str, arch: s
     """One number per model of ``arch`` on ``dataset``, in its own feature space: the median hull/NN
     of its test queries, minus that of its held-out training queries when ``helds`` is given."""
     keys = [k for k in _model_keys(tests, dataset, arch) if helds is None or k in helds]
-    return np.array([np.nanmedian(tests[k]["ratio_nn"]) - (0.0 if helds is None else np.nanmedian(helds[k]["ratio_nn"]))
-                     for k in keys], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a space of NaN ratios only: NaN
+        return np.array([np.nanmedian(tests[k]["ratio_nn"])
+                         - (0.0 if helds is None else np.nanmedian(helds[k]["ratio_nn"])) for k in keys], dtype=float)
+
+
+PIXEL_METHOD = "bootstrap over queries (pixel space: one space per data set)"
+FEATURE_METHOD = ("mean over models of their median; bootstrap redrawing the models within the stratum and, per data "
+                  "set, one draw of the test queries (and one of the held-out samples) shared by all its spaces")
+POOLED_METHOD = "mean of strata; strata drawn jointly (models within strata, each data set's queries once for all)"
+
+
+def _ratios(tables: Tables, key: tuple[str, str]) -> np.ndarray:
+    """The hull/NN ratios of one space as a float array, NaN kept (their position is the query's)."""
+    return np.asarray(tables[key]["ratio_nn"], dtype=float).ravel()
+
+
+def _spaces(tests: Tables, helds: Tables | None, dataset: str, archs: Sequence[str]
+            ) -> dict[str, list[tuple[str, str]]]:
+    """Per space of ``dataset`` ("pixel", then each arch): the keys of its tables (one per model),
+    those with a held-out table too when ``helds`` is given."""
+    keys = {"pixel": [(dataset, "pixel")], **{arch: _model_keys(tests, dataset, arch) for arch in archs}}
+    return {space: [k for k in ks if k in tests and (helds is None or k in helds)] for space, ks in keys.items()}
+
+
+def _draw_pools(tables: Tables, keys: Sequence[tuple[str, str]], which: str, n_boot: int,
+                rng: np.random.Generator) -> dict[tuple[str, str], np.ndarray]:
+    """Per key, its ``(n_boot, N)`` query indices: one draw for every space of a data set (its tables list
+    the same queries in the same order: :func:`.tables.feature_tables` embeds the split's queries); a
+    space whose table has another length cannot be aligned with the others and gets a draw of its own."""
+    sizes = {k: n for k in keys if (n := len(_ratios(tables, k)))}
+    draws = stats.input_draws({(which, n): n for n in dict.fromkeys(sizes.values())}, n_boot, rng)
+    return {k: draws[(which, n)] for k, n in sizes.items()}
+
+
+def effects(tests: Tables, datasets: Sequence[str], archs: Sequence[str], n_boot: int,
+            helds: Tables | None = None, seed: int = 0) -> tuple[Estimate, dict[str, Estimate]]:
+    """The C1 primary (with ``helds``: the test-minus-held-out difference) pooled and per ``"dataset/space"``
+    stratum (pixel first), all from the same replicates, t intervals.
+
+    A stratum's value is, per space, the median hull/NN of the queries (NaN ratios left out; minus that of
+    the held-out samples with ``helds``), averaged over the stratum's models (pixel space: one space);
+    the pooled value is the mean of the strata. Each replicate draws, per data set, one resample of the
+    test queries used by the pixel space and every model of every arch (they all scan the same queries),
+    one resample of the held-out samples (their own pool), and redraws the models within each stratum
+    (:func:`stats.stratified_bootstrap`, ``pool="strata"``): the strata sharing queries are not drawn as
+    independent. A pixel stratum counts its queries as units (``n``, df = queries - 1), a feature stratum
+    its models; the pooled ``n`` is their sum. A feature stratum with one model keeps its value without an
+    interval and is left out of the pooled estimate.
+    """
+    rng = np.random.default_rng([seed, 5])
+    values, reps, labels, units, alone = [], [], [], {}, {}
+    for name in datasets:
+        spaces = _spaces(tests, helds, name, archs)
+        keys = [k for ks in spaces.values() for k in ks]
+        test_draws = _draw_pools(tests, keys, "test", n_boot, rng)
+        held_draws = _draw_pools(helds, keys, "held", n_boot, rng) if helds is not None else {}
+        for space, ks in spaces.items():
+            label = f"{name}/{space}"
+            pairs = []
+            for k in ks:
+                t, h = _ratios(tests, k), (_ratios(helds, k) if helds is not None else None)
+                if not np.isfinite(t).any() or (h is not None and not np.isfinite(h).any()):
+                    continue
+                value = np.nanmedian(t) - (0.0 if h is None else np.nanmedian(h))
+                rep = _medians(t, test_draws[k]) - (0.0 if h is None else _medians(h, held_draws[k]))
+                pairs.append((float(value), rep))
+            if space == "pixel" and pairs:
+                units[label] = int(np.isfinite(_ratios(tests, ks[0])).sum())
+            if space == "pixel" or len(pairs) >= 2:
+                values += [v for v, _ in pairs]
+                reps += [r for _, r in pairs]
+                labels += [label] * len(pairs)
+            method = PIXEL_METHOD if space == "pixel" else FEATURE_METHOD
+            alone[label] = Estimate(pairs[0][0] if len(pairs) == 1 else float("nan"), float("nan"), float("nan"),
+                                    units.get(label, len(pairs)), method)
+    if not labels:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, POOLED_METHOD), alone
+    pooled, strata = stats.stratified_bootstrap(values, np.array(reps), labels, seed=seed, method=FEATURE_METHOD,
+                                                pool="strata", units=units)
+    for label in strata:
+        if label.endswith("/pixel"):
+            strata[label] = replace(strata[label], method=strata[label].method.replace(FEATURE_METHOD, PIXEL_METHOD))
+    pooled = replace(pooled, method=pooled.method.replace(FEATURE_METHOD, POOLED_METHOD))
+    return pooled, {label: strata.get(label, est) for label, est in alone.items()}
 
 
 def stratum_effect(tests: Tables, dataset: str, space: str, n_boot: int, helds: Tables | None = None) -> Estimate:
     """The C1 primary of one stratum (with ``helds``: the test-minus-held-out difference): pixel space
-    (one space, bootstrap over queries) or an arch (one space per fitted model, t interval over models)."""
-    if space == "pixel":
-        key = (dataset, "pixel")
-        if key not in tests:
-            return Estimate(float("nan"), float("nan"), float("nan"), 0, "bootstrap")
-        if helds is None:
-            return median_ratio(tests[key]["ratio_nn"], n_boot)
-        return median_difference(tests[key]["ratio_nn"], helds[key]["ratio_nn"], n_boot=n_boot)
-    return stats.across_seeds(per_model_effects(tests, helds, dataset, space))
+    or an arch (one space per fitted model), as :func:`effects` estimates it."""
+    return effects(tests, [dataset], [] if space == "pixel" else [space], n_boot, helds)[1][f"{dataset}/{space}"]
 
 
 def stratum_effects(tests: Tables, datasets: Sequence[str], archs: Sequence[str], n_boot: int,
                     helds: Tables | None = None) -> dict[str, Estimate]:
-    """:func:`stratum_effect` of every (dataset, space) stratum, keyed ``"dataset/space"``, pixel first."""
-    return {f"{name}/{space}": stratum_effect(tests, name, space, n_boot, helds)
-            for name in datasets for space in ["pixel", *archs]}
+    """Every (dataset, space) stratum of :func:`effects`, keyed ``"dataset/space"``, pixel first."""
+    return effects(tests, datasets, archs, n_boot, helds)[1]
 
 
 def pooled_effect(tests: Tables, datasets: Sequence[str], archs: Sequence[str], n_boot: int,
                   helds: Tables | None = None, seed: int = 0) -> Estimate:
-    """The C1 primary pooled (with ``helds``: the held-out difference): the mean of the strata's values,
-    with a stratified interval in which each stratum contributes its own sampling distribution, drawn
-    independently: the bootstrap over queries in pixel space, and in a feature space the Student-t
-    distribution of the mean over its models (the one :func:`stats.across_seeds` uses). Strata with
-    fewer than two models are left out."""
-    rng = np.random.default_rng(seed)
-    values, draws = [], []
-    for name in datasets:
-        key = (name, "pixel")
-        a = _finite(tests[key]["ratio_nn"]) if key in tests else np.zeros(0)
-        b = _finite(helds[key]["ratio_nn"]) if helds is not None and key in helds else None
-        if len(a) and b is None and helds is None:
-            values.append(np.median(a))
-            draws.append(_boot_median(a, n_boot, rng))
-        elif len(a) and b is not None and len(b):
-            values.append(np.median(a) - np.median(b))
-            draws.append(_boot_median_difference(a, b, n_boot, rng))
-        for arch in archs:
-            e = _finite(per_model_effects(tests, helds, name, arch))
-            if len(e) >= 2:
-                values.append(e.mean())
-                draws.append(e.mean() + e.std(ddof=1) / np.sqrt(len(e)) * rng.standard_t(len(e) - 1, n_boot))
-    method = "mean of strata; stratified (queries bootstrapped in pixel space, t over models in feature spaces)"
-    if not values:
-        return Estimate(float("nan"), float("nan"), float("nan"), 0, method)
-    low, high = np.quantile(np.mean(draws, axis=0), [0.025, 0.975])
-    return Estimate(float(np.mean(values)), float(low), float(high), len(values), method)
+    """The C1 primary pooled (with ``helds``: the held-out difference): the mean of the strata of
+    :func:`effects`, its t interval from replicates drawn jointly with theirs (strata of one model left out)."""
+    return effects(tests, datasets, archs, n_boot, helds, seed)[0]
 
 
 def controls(control_tables: Mapping[str, Tables], datasets: Sequence[str], archs: Sequence[str], n_boot: int
@@ -208,9 +271,11 @@ def notes(parameters: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], misf
     used = sum(1 for r in rows if r.get("fitted", True))
     note = (f"{parameters['n_queries']} test queries (and {parameters['n_queries']} held-out training samples, "
             f"reported) against {parameters['n_train']} training samples per data set; hull distance exact up "
-            "to a certified duality gap (hull.distance). Pixel space: one space per data set, intervals over "
-            f"queries. Feature spaces: one per fitted model ({used} models), t interval over the models (the "
-            "queries are shared, so their sampling error is common to the models). Controls in pixel and feature "
+            "to a certified duality gap (hull.distance). Pixel space: one space per data set. Feature spaces: one "
+            f"per fitted model ({used} models), the mean of their medians. Intervals: t "
+            "from a bootstrap SE (df = models - 1; pooled: Satterthwaite) whose replicates redraw the models "
+            "within each stratum and, per data set, the test queries once for the pixel space and every model "
+            "(they scan the same queries), the held-out samples apart. Controls in pixel and feature "
             "spaces through the same hull code and estimator: another data set's test images (positive) and convex "
             "combinations of each query's nearest training samples (negative). test_minus_heldout_* (is "
             "'outside' specific to test data?), 'outside' shares and label changes at the hull projection "

@@ -15,6 +15,7 @@ PARAMETERS = rules(
     "archs", "seeds", "n_train", "n_test", "n_boot",
     datasets=p.list_of(p.one_of("mnist", "fashion_mnist")),
     n_queries=p.integer(10, 10000),
+    n_control_queries=p.integer(10, 10000),
     train_sizes=p.list_of(p.integer(10, 60000)),
     pca_dims=p.list_of(p.integer(1, 784)),
     sweep_dataset=p.one_of(*data.DATASETS),

@@ -8,25 +8,28 @@ independent errors and 1 is "as close to the 1-NN as networks are to each other"
 
 A unit (:data:`Unit`) holds one model's items against the 1-NN (numerator) and against its
 replicate (denominator), or only one of the two (a control's items, the zoo's ceiling).
-:func:`ratio_estimate` resamples the units jointly (within strata), then the inputs of each, so
-the interval carries the uncertainty of both kappas; :func:`zoo_units`, :func:`primary_by_stratum`
-apply it to the zoo, :func:`against_ceiling` to any other system beside the zoo's ceiling, and
-:func:`reach` gives the range the primary can take at a stratum's numbers.
+:func:`ratio_strata` resamples, per replicate, each data set's test inputs once for every unit and
+part measured on them, and the units within their stratum (both parts of a unit together:
+:func:`.kappa.unit_replicates`), so the interval carries the uncertainty of both kappas; every
+stratum and the pooled value come from the same replicates, with t intervals. :func:`zoo_units`,
+:func:`primary_by_stratum` apply it to the zoo, :func:`against_ceiling` to any other system beside
+the zoo's ceiling, and :func:`reach` gives the range the primary can take at a stratum's numbers.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ...evidence import stats
-from .kappa import error_groups
+from .kappa import Items, as_items, error_groups, kappa_of_sums, pooled_estimate, unit_replicates
 
-Group = tuple[np.ndarray, np.ndarray]  # (same, expected) per input, as kappa.shared_errors gives them
+Group = Items | tuple[np.ndarray, np.ndarray]  # (same, expected) per input, or Items with their inputs' positions
 Unit = tuple[Group | None, Group | None]  # (against the 1-NN, against a replicate network)
-METHOD = "two-level cluster bootstrap (models, then inputs), numerator and ceiling resampled jointly"
+METHOD = ("two-level bootstrap (models within their stratum, numerator and ceiling together, then each data set's "
+          "test inputs jointly for all models)")
 
 
 def _kappa(sums: np.ndarray) -> float:
@@ -42,45 +45,69 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> float:
     return k / ceiling if np.isfinite(ceiling) and ceiling > 0 else float("nan")
 
 
-def _sums(group: Group | None, idx: np.ndarray | None = None) -> np.ndarray:
-    if group is None or len(group[0]) == 0:
+def _sums(group: Items | None) -> np.ndarray:
+    if group is None or len(group.same) == 0:
         return np.zeros(3)
-    s, e = group
-    if idx is not None:
-        s, e = s[idx], e[idx]
-    return np.array([s.sum(), e.sum(), len(s)], dtype=float)
+    return np.array([group.same.sum(), group.expected.sum(), len(group.same)], dtype=float)
+
+
+def ratio_of_sums(sums: np.ndarray) -> np.ndarray:
+    """The ratio from ``(..., 2, 3)`` summed (same, expected, items) of the numerator and the ceiling
+    (NaN where the ceiling is not positive)."""
+    k, ceiling = kappa_of_sums(sums[..., 0, :]), kappa_of_sums(sums[..., 1, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ceiling > 0, k / ceiling, np.nan)
+
+
+def _units(units: Sequence[Unit]) -> list[tuple[Items | None, Items | None]]:
+    return [tuple(None if g is None else as_items(g, k) for g in unit) for k, unit in enumerate(units)]
+
+
+def ratio_replicates(units: Sequence[Unit], strata: Sequence[Hashable], *, n_boot: int, seed: int = 0
+                     ) -> tuple[dict[Hashable, np.ndarray], np.ndarray]:
+    """Per stratum and pooled, the ``n_boot`` replicates of the ratio (:func:`.kappa.unit_replicates`)."""
+    reps, pooled = unit_replicates(_units(units), strata, n_boot=n_boot, seed=seed)
+    return {key: ratio_of_sums(r) for key, r in reps.items()}, ratio_of_sums(pooled)
+
+
+def ratio_strata(units: Sequence[Unit], strata: Sequence[Hashable] | None = None, *, n_boot: int,
+                 level: float = stats.LEVEL, seed: int = 0, fixed: bool = True
+                 ) -> tuple[stats.Estimate, dict[Hashable, stats.Estimate]]:
+    """The pooled kappa of the units' numerator items over the pooled kappa of their denominator items,
+    pooled and per stratum (one label per unit), all from the same replicates: each redraws the units
+    within their stratum (both parts of a unit together) and each data set's test inputs once for all
+    (items without positions: over their own inputs). A stratum's t interval has ``n`` its units; with
+    ``fixed`` a stratum of one unit (a deterministic control) is resampled over its inputs only and
+    ``n`` is its inputs (numerator items), else it has no interval. The pooled interval:
+    :func:`.kappa.pooled_estimate`. NaN where the ceiling is not positive; the pooled ``n`` counts the
+    units with a numerator (their inputs, where every such stratum is one fixed unit)."""
+    labels = list(strata) if strata is not None else [0] * len(units)
+    if len(labels) != len(units):
+        raise ValueError("strata needs one label per unit")
+    units = _units(units)
+    by = {lab: [u for u, lb in zip(units, labels) if lb == lab] for lab in dict.fromkeys(labels)}
+    point = {lab: np.array([sum((_sums(u[p]) for u in us), np.zeros(3)) for p in (0, 1)]) for lab, us in by.items()}
+    sizes = {lab: len(us) if len(us) > 1 or not fixed else int(point[lab][0, 2] or point[lab][1, 2])
+             for lab, us in by.items()}  # models, or a fixed system's inputs
+    numbered = [lab for lab, us in by.items() if any(a is not None for a, _ in us)]
+    n = sum(len(by[lab]) for lab in numbered)
+    if numbered and fixed and all(len(by[lab]) == 1 for lab in numbered):
+        n = sum(sizes[lab] for lab in numbered)
+    value = _ratio(*sum(point.values(), np.zeros((2, 3))))
+    if not units or not np.isfinite(value):
+        return stats.Estimate(value, float("nan"), float("nan"), n, METHOD), {}
+    reps, pooled = unit_replicates(units, labels, n_boot=n_boot, seed=seed)
+    per = {lab: stats.replicate_interval(_ratio(*point[lab]), ratio_of_sums(reps[lab]), sizes[lab], METHOD,
+                                         level=level) for lab in by}
+    if len(by) == 1:
+        return next(iter(per.values())), per
+    return pooled_estimate(value, ratio_of_sums(pooled), reps, point, ratio_of_sums, sizes, n, METHOD, level), per
 
 
 def ratio_estimate(units: Sequence[Unit], strata: Sequence[Any] | None = None, *, n_boot: int,
                    level: float = 0.95, seed: int = 0) -> stats.Estimate:
-    """The pooled kappa of the units' numerator items over the pooled kappa of their denominator
-    items, with a two-level percentile bootstrap: each replicate draws units with replacement
-    within each of ``strata`` (one label per unit), both parts of a drawn unit together, then the
-    inputs of each part. A stratum of one unit (a deterministic control) is resampled over its
-    inputs only. NaN where the ceiling is not positive; ``n`` counts the units with a numerator."""
-    labels = list(strata) if strata is not None else [0] * len(units)
-    if len(labels) != len(units):
-        raise ValueError("strata needs one label per unit")
-    units = [(None if a is None else (np.asarray(a[0], float), np.asarray(a[1], float)),
-              None if b is None else (np.asarray(b[0], float), np.asarray(b[1], float))) for a, b in units]
-    n = sum(a is not None for a, _ in units)
-    value = _ratio(sum((_sums(a) for a, _ in units), np.zeros(3)), sum((_sums(b) for _, b in units), np.zeros(3)))
-    if not units or not np.isfinite(value):
-        return stats.Estimate(value, float("nan"), float("nan"), n, METHOD)
-    members = [np.array([k for k, lab in enumerate(labels) if lab == key]) for key in dict.fromkeys(labels)]
-    rng = np.random.default_rng(seed)
-    boots = np.empty(n_boot)
-    for r in range(n_boot):
-        num, den = np.zeros(3), np.zeros(3)
-        for k in np.concatenate([rng.choice(ids, len(ids)) for ids in members]):
-            a, b = units[k]
-            if a is not None and len(a[0]):
-                num += _sums(a, rng.integers(0, len(a[0]), len(a[0])))
-            if b is not None and len(b[0]):
-                den += _sums(b, rng.integers(0, len(b[0]), len(b[0])))
-        boots[r] = _ratio(num, den)
-    low, high = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return stats.Estimate(value, float(low), float(high), n, METHOD)
+    """The pooled :func:`ratio_strata` of ``units`` (a stratum of one unit: a fixed system, over its inputs)."""
+    return ratio_strata(units, strata, n_boot=n_boot, level=level, seed=seed)[0]
 
 
 def zoo_units(per_sample: pd.DataFrame) -> dict[str, list[Unit]]:
@@ -89,26 +116,36 @@ def zoo_units(per_sample: pd.DataFrame) -> dict[str, list[Unit]]:
     pixel, net = error_groups(per_sample, "pixel_nn"), error_groups(per_sample, "net")
     out: dict[str, list[Unit]] = {}
     for stratum, groups in pixel.items():
-        pairs = {name.split(" vs ")[0]: (s, e) for name, s, e in net.get(stratum, [])}
-        out[stratum] = [((s, e), pairs.get(name)) for name, s, e in groups]
+        pairs = {g.name.split(" vs ")[0]: g for g in net.get(stratum, [])}
+        out[stratum] = [(g, pairs.get(g.name)) for g in groups]
     return out
+
+
+def ratio_by_stratum(units: dict[str, list[Unit]], *, n_boot: int, seed: int = 0, level: float = stats.LEVEL
+                     ) -> tuple[stats.Estimate, dict[str, stats.Estimate]]:
+    """H2's primary pooled and per stratum of ``{stratum: units}`` (models as the unit: a stratum of one
+    model has no interval), from the same replicates (:func:`ratio_strata`)."""
+    flat = [(name, u) for name, us in units.items() for u in us]
+    pooled, per = ratio_strata([u for _, u in flat], [name for name, _ in flat], n_boot=n_boot, seed=seed,
+                               level=level, fixed=False)
+    nan = stats.Estimate(float("nan"), float("nan"), float("nan"), 0, METHOD)
+    return pooled, {name: per.get(name, nan) if per else ratio_strata(us, n_boot=n_boot, seed=seed, fixed=False)[0]
+                    for name, us in units.items()}
 
 
 def primary_by_stratum(per_sample: pd.DataFrame, *, n_boot: int, seed: int = 0
                        ) -> tuple[stats.Estimate, dict[str, stats.Estimate]]:
     """H2's primary pooled (units resampled within their stratum) and per ``dataset/arch`` stratum."""
-    units = zoo_units(per_sample)
-    per = {name: ratio_estimate(u, n_boot=n_boot, seed=seed) for name, u in units.items()}
-    flat = [(name, u) for name, us in units.items() for u in us]
-    pooled = ratio_estimate([u for _, u in flat], [name for name, _ in flat], n_boot=n_boot, seed=seed)
-    return pooled, per
+    return ratio_by_stratum(zoo_units(per_sample), n_boot=n_boot, seed=seed)
 
 
 def against_ceiling(groups: Sequence[Group], group_strata: Sequence[Any], per_sample: pd.DataFrame, *,
                     n_boot: int, seed: int = 0) -> stats.Estimate:
     """The primary of another system (``groups``: its items against the 1-NN, e.g. one per data set
     or seed, with their strata) on the zoo's scale: over the pooled ceiling of the zoo's networks,
-    the zoo's replicate pairs resampled within their strata in the same bootstrap."""
+    the zoo's replicate pairs redrawn within their strata and the test inputs of each data set drawn
+    once for the system and the zoo in the same bootstrap (a system of one unit per stratum, a
+    deterministic control, is resampled over its inputs only: ``n`` is its inputs)."""
     ceiling = [(name, (None, b)) for name, us in zoo_units(per_sample).items() for _, b in us if b is not None]
     units = [(g, None) for g in groups] + [u for _, u in ceiling]
     labels = [("system", lab) for lab in group_strata] + [("ceiling", name) for name, _ in ceiling]

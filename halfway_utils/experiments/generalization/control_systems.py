@@ -136,7 +136,7 @@ def control_rows(data: dict[str, DataSet], per_sample: pd.DataFrame, *, datasets
 
 def _estimate(rows: pd.DataFrame, per_sample: pd.DataFrame, *, n_boot: int):
     groups = error_groups(rows, "pixel_nn")
-    flat = [(stratum, (s, e)) for stratum, gs in groups.items() for _, s, e in gs]
+    flat = [(stratum, g) for stratum, gs in groups.items() for g in gs]
     return against_ceiling([g for _, g in flat], [s for s, _ in flat], per_sample, n_boot=n_boot)
 
 
@@ -167,7 +167,7 @@ def bandwidth_sweep(data: dict[str, DataSet], per_sample: pd.DataFrame, *, datas
         table = pd.concat([_rows(POSITIVE, 0, data[name], preds[name][k], name) for name in datasets],
                           ignore_index=True)
         groups = [g for gs in error_groups(table, "pixel_nn").values() for g in gs]
-        same, expected = np.concatenate([s for _, s, _ in groups]), np.concatenate([e for _, _, e in groups])
+        same, expected = np.concatenate([g.same for g in groups]), np.concatenate([g.expected for g in groups])
         est = _estimate(table, per_sample, n_boot=n_boot)
         o, e = same.mean(), expected.mean()
         rows.append({"factor": f, "test_acc": table["correct"].mean(), "agree_pixel": table["agree_pixel"].mean(),

@@ -51,7 +51,14 @@ RULE = claims.Rule(
              "0.59); now the kappa over the ceiling two replicate networks reach with each other in the same "
              "run (models resampled jointly for both), margin 0.5 = half the way to that ceiling, band 0.1; "
              "raw kappa and ceiling are reported; a positive (small-bandwidth RBF kernel machine) and a "
-             "negative control (noisy oracle) are decided by the same rule (issue 20)"))
+             "negative control (noisy oracle) are decided by the same rule (issue 20)",
+             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
+             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
+             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
+             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
+             "the family, the interval method and the minimum are now part of the rule's hash; the test "
+             "inputs, shared by every model of a data set, are resampled jointly (one multinomial weight per "
+             "input and replicate), strata and pooled from the same replicates (issue 21).",))
 FIGURES = ("02_shared_errors", "02_controls", "02_agreement", "02_random_labels", "02_width_sweep")
 MODEL_KEYS = ["dataset", "arch", "seed"]
 MIN_MODELS = 5  # independently trained, fitted models a stratum needs behind the primary
@@ -91,8 +98,8 @@ def measurements(per_sample: pd.DataFrame, random_table: pd.DataFrame, *, n_boot
     return {
         "shared_error_kappa_pixel_1nn": raw_pooled,
         "shared_error_kappa_net_vs_net": net_pooled,
-        "shared_error_share_pixel_1nn": boot([s for _, s, _ in pixel]),
-        "shared_error_expected_pixel_1nn": boot([e for _, _, e in pixel]),
+        "shared_error_share_pixel_1nn": boot([g.same for g in pixel]),
+        "shared_error_expected_pixel_1nn": boot([g.expected for g in pixel]),
         "agreement_pixel_1nn": boot(_per_model(per_sample, "agree_pixel")),
         "agreement_pixel_floor": boot(floor),
         "agreement_feature_1nn": boot(_per_model(per_sample, "agree_feature")),
