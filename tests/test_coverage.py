@@ -18,6 +18,8 @@ import pytest
 
 from halfway_utils.evidence import stats
 
+pytestmark = pytest.mark.coverage  # slow simulations: skipped by the mutation run (scripts/mutation.sh)
+
 N_SIMS = 600  # simulated data sets per design
 N_BOOT = 150  # replicates per interval (a standard error needs fewer than a percentile tail)
 FLOOR = 0.93  # the bar for a nominal 0.95

@@ -1003,6 +1003,7 @@ def _c1_coverage(design, archs=("mlp", "cnn"), seed=0, percentile=False, monkeyp
 
 
 @pytest.mark.parametrize("design", list(C1_DESIGNS))
+@pytest.mark.coverage
 def test_c1_intervals_cover_at_the_profiles_numbers(design):
     cover = _c1_coverage(C1_DESIGNS[design], C1_ARCHS[design.split("-")[0]])
     assert cover["feature"] >= 0.93 and cover["pixel"] >= 0.93 and cover["pooled"] >= 0.93, (design, cover)
@@ -1010,6 +1011,7 @@ def test_c1_intervals_cover_at_the_profiles_numbers(design):
         assert cover["old"] < 0.9, (design, cover)  # measured 0.67 (quick), 0.83 (full)
 
 
+@pytest.mark.coverage
 def test_c1_percentile_intervals_fail_the_same_test(monkeypatch):
     cover = _c1_coverage(C1_DESIGNS["quick-models"], percentile=True, monkeypatch=monkeypatch)
     assert cover["feature"] < 0.93, cover

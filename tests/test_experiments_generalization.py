@@ -425,6 +425,7 @@ N_SIMS, N_BOOT, FLOOR = 600, 150, 0.93  # 600 data sets: a coverage of 0.93 has 
 @pytest.mark.parametrize(("design", "narrow_fails"), [(QUICK_MODELS, True), (QUICK_INPUTS, False),
                                                       (FULL_MODELS, True), (FULL_INPUTS, False)],
                          ids=["quick-models", "quick-inputs", "full-models", "full-inputs"])
+@pytest.mark.coverage
 def test_the_primary_and_the_kappas_cover_their_truth(design, narrow_fails):
     """Coverage of the 95% intervals of the primary (per stratum and pooled) and of the raw kappa against the
     1-NN, from the real estimators, on simulated data sets of the profiles' design. Where models dominate, the

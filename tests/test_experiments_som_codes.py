@@ -508,6 +508,7 @@ def _s2_coverage(models, layers, rho, seed=0):
 
 
 @pytest.mark.parametrize("layers, rho", [(2, 0.5), (3, 0.0), (3, 0.8)])
+@pytest.mark.coverage
 def test_s2_stratum_interval_covers_at_five_models(layers, rho):
     """The quick profile's strata (5 models, 2-3 hidden layers): measured 0.975-0.99 for rho 0, 0.5, 0.8."""
     assert _s2_coverage(5, layers, rho) >= 0.93
@@ -516,10 +517,12 @@ def test_s2_stratum_interval_covers_at_five_models(layers, rho):
 @pytest.mark.xfail(strict=True, reason="3 models (the full profile's seeds): the t interval over a Spearman "
                    "correlation of three points covers 0.69-0.88 (measured: 2 layers rho 0.5 0.77, 0.8 0.69; 3 "
                    "layers rho 0 0.88, 0.5 0.88, 0.8 0.82); a Fisher-z interval does no better (0.69-0.88)")
+@pytest.mark.coverage
 def test_s2_stratum_interval_covers_at_three_models():
     assert _s2_coverage(3, 3, 0.5) >= 0.93
 
 
+@pytest.mark.coverage
 def test_s2_percentile_interval_fails_at_three_models(monkeypatch):
     """The former percentile interval from the same replicates: about 0.57 at 3 models, 3 layers, rho 0.5."""
     from halfway_utils.evidence import intervals
