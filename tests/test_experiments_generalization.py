@@ -329,8 +329,9 @@ def test_record_decides_by_the_rule_per_stratum_and_pooled(tmp_path, monkeypatch
     assert [(c["name"], c["verdict"], c["as_built"]) for c in stored["controls"]] == [
         ("pos", "supported", True), ("neg", "no effect", True)]
     assert claims.control_problems(stored["controls"]) == [] and stored["margin_curve"]
-    assert len(stored["rule_changes"]) == 2 and "issue 13" in stored["rule_changes"][0]
+    assert len(stored["rule_changes"]) == 3 and "issue 13" in stored["rule_changes"][0]
     assert stored["rule_changes"][1].startswith("2026-12-04: ") and "issue 20" in stored["rule_changes"][1]
+    assert "issue 21" in stored["rule_changes"][2]
     assert stored["figures"] == ["02_shared_errors.png"] and stored["statement"] == h2.STATEMENT
 
 
@@ -817,7 +818,7 @@ def test_rule_is_registered_with_its_change():
     assert h2.RULE.strata == ("dataset", "arch") and h2.RULE.primary == h2.PRIMARY
     assert (h2.RULE.null_value, h2.RULE.band, h2.RULE.ideal, h2.RULE.margin) == (0.0, 0.1, 1.0, 0.5)
     assert h2.RULE.changes[0].startswith("2026-12-01: was feature-space 1-NN agreement > 0.9")
-    assert len(h2.RULE.changes) == 2 and h2.RULE.changes[1].startswith("2026-12-04: was the raw kappa > 0.5")
+    assert len(h2.RULE.changes) == 3 and h2.RULE.changes[1].startswith("2026-12-04: was the raw kappa > 0.5")
 
 
 def test_write_results_writes_records(tmp_path, monkeypatch):

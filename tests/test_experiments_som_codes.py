@@ -445,7 +445,7 @@ def test_s2_known_answers_per_stratum(monkeypatch, tmp_path):
     assert claim.primary == s2.PRIMARY and claim.margin == 0.3 and claim.band == 0.1 and claim.replicates == 15
     assert claim.ideal == 1.0 and "three tenths" in claim.margin_reason
     assert claim.null.startswith("no relation between homogeneity")
-    assert len(claim.rule_changes) == 3 and "b66c9fe" in claim.rule_changes[0]
+    assert len(claim.rule_changes) == 4 and "b66c9fe" in claim.rule_changes[0]
     assert claim.rule_changes[-1].startswith("2026-12-04: ")
     assert list(claim.measurements) == [*s2.REPORTED, *s2.CORRELATIONS, s2.PRIMARY]
     assert "eps=0.1, 10 steps, on 200 test inputs per model, 15 fitted models" in claim.notes
