@@ -79,6 +79,10 @@ def test_a_stratum_of_too_few_models_is_never_listed_as_a_change_with_the_scale(
                               {"stratum": "mnist/mlp", "verdict": WEAKER, "n": 3}])
     changes = report.scale_changes(report.profile_tables(tmp_path))
     assert changes == ["H1 mnist/mlp: supported (quick) -> weaker than claimed (full)"]
+    _entry(tmp_path, "full", [{"stratum": "mnist/resnet", "verdict": TOO_FEW, "n": 1}])  # a pooled "too few" too
+    entry = json.loads((tmp_path / "runs/full/results/claims/H1.json").read_text())
+    (tmp_path / "runs/full/results/claims/H1.json").write_text(json.dumps({**entry, "verdict": TOO_FEW}))
+    assert report.scale_changes(report.profile_tables(tmp_path)) == []
 
 
 def test_a_pool_of_strata_that_all_have_too_few_models_is_not_judged(tmp_path, monkeypatch):
@@ -88,3 +92,4 @@ def test_a_pool_of_strata_that_all_have_too_few_models_is_not_judged(tmp_path, m
                                strata={"mnist/mlp": t(0.9, 0.01, 3), "mnist/cnn": t(0.9, 0.01, 3)},
                                replicates=6, figures=[], notebook="04_som_codes", parameters={"profile": "full"})
     assert entry.verdict == TOO_FEW and {r["verdict"] for r in entry.strata} == {TOO_FEW}
+    assert claims.load_all(tmp_path / "results" / "claims")["S2"].verdict == TOO_FEW  # read back, not "missing"

@@ -22,7 +22,8 @@ def test_full_sets_use_their_own_targets_caps_batches_and_seeds():
     assert zoo.config("mnist", "cnn", n_train=50000).target_acc == 0.99 and zoo.full_set(50000)
     assert not zoo.full_set(zoo.FULL_SET) and zoo.config("mnist", "mlp", target_acc=None).target_acc is None
     labels = [c.label for c in zoo.grid(["mnist"], ["mlp", "resnet"], [0, 1, 2], n_train=None)]
-    assert labels == ["mlp/mnist/seed0", "mlp/mnist/seed1", "mlp/mnist/seed2", "resnet/mnist/seed0"]
+    # every arch trains every seed on a full set too: three models in every stratum (issue 21)
+    assert labels == [f"{a}/mnist/seed{s}" for a in ("mlp", "resnet") for s in range(3)]
     assert len(zoo.grid(["mnist"], ["resnet"], [0, 1, 2])) == 3  # subsets keep every seed
 
 
@@ -143,8 +144,8 @@ def test_print_plan_lists_the_zoo_of_the_selected_notebooks(tmp_path, monkeypatc
               "n_train": None, "n_test": None}
     runner.print_plan({tmp_path / "00.ipynb": values, tmp_path / "01.ipynb": values}, "full", {})
     out = capsys.readouterr().out
-    assert out.count("cnn/mnist/seed") == 3 and out.count("resnet/mnist/seed") == 1
-    assert "n_train=60000" in out and "4 zoo models, 4 to train" in out
+    assert out.count("cnn/mnist/seed") == 3 and out.count("resnet/mnist/seed") == 3
+    assert "n_train=60000" in out and "6 zoo models, 6 to train" in out
 
 
 def _ledger(root, profile, verdicts, n_train, primary="m"):

@@ -260,7 +260,7 @@ def load_all(directory: Path | None = None) -> dict[str, Claim | None]:
         path = directory / f"{claim_id}.json"
         try:
             entry = Claim(**json.loads(path.read_text()))
-            out[claim_id] = entry if entry.verdict in VERDICTS + OLD_VERDICTS else None
+            out[claim_id] = entry if entry.verdict in (*VERDICTS, *OLD_VERDICTS, TOO_FEW) else None
         except (OSError, ValueError, TypeError):
             out[claim_id] = None
     return out

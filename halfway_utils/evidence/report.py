@@ -153,7 +153,7 @@ def scale_changes(tables: dict[str, pd.DataFrame], base: str = "quick") -> list[
                 out.append(f"{r['id']}: not compared, {profile} measured another primary ({r['primary'] or '-'}, an "
                            f"older rule) than {base} ({before['primary'] or '-'}); rerun the {profile} profile")
                 continue
-            if r["verdict"] != before["verdict"]:
+            if r["verdict"] != before["verdict"] and TOO_FEW not in (r["verdict"], before["verdict"]):
                 out.append(f"{r['id']}: {before['verdict']} ({base}) -> {r['verdict']} ({profile})")
             old = {s["stratum"]: s["verdict"] for s in before["strata"]}
             for stratum in r["strata"]:
