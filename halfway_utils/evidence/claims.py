@@ -37,6 +37,7 @@ from .verdicts import (
     EXPECTED,
     FAMILY,
     INCONCLUSIVE,
+    INTERVALS_CHANGE,
     MIN_MODELS,
     NEGATIVE,
     NO_EFFECT,
@@ -59,9 +60,9 @@ from .verdicts import (
     margin_curve_text,
 )
 
-__all__ = ["CLAIMS", "EXPECTED", "FAMILY", "INCONCLUSIVE", "MIN_MODELS", "NEGATIVE", "NO_EFFECT", "NOT_SUPPORTED",
-           "OLD_VERDICTS", "PAPERS", "POSITIVE", "SUPPORTED", "TOO_FEW", "VERDICTS", "WEAKER", "Claim", "Condition",
-           "Control", "Rule", "by_stratum", "control_problems", "decide", "family_level", "judge_interval",
+__all__ = ["CLAIMS", "EXPECTED", "FAMILY", "INCONCLUSIVE", "INTERVALS_CHANGE", "MIN_MODELS", "NEGATIVE", "NO_EFFECT",
+           "NOT_SUPPORTED", "OLD_VERDICTS", "PAPERS", "POSITIVE", "SUPPORTED", "TOO_FEW", "VERDICTS", "WEAKER", "Claim",
+           "Condition", "Control", "Rule", "by_stratum", "control_problems", "decide", "family_level", "judge_interval",
            "ledger_dir", "load_all", "margin_curve", "margin_curve_text", "plain_sentence", "record", "record_rule"]
 
 PAPERS = {

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .stats import LEVEL, T_METHOD, Estimate, at_level
+from .intervals import LEVEL, T_METHOD, Estimate, at_level
 
 SUPPORTED, WEAKER, NO_EFFECT, INCONCLUSIVE = "supported", "weaker than claimed", "no effect", "inconclusive"
 NOT_SUPPORTED = "not supported"  # the older three-word scale (Condition, record); rules use the four words
@@ -27,6 +27,12 @@ MIN_MODELS = 3
 # 1 - 0.05 / k for k judged strata); the pooled verdict has its own 95% level. Bonferroni rather than
 # Holm: the decision is read off an interval, and Holm's step-down has no interval that reads the same.
 FAMILY = "Bonferroni over the claim's judged strata; pooled at 95%"
+# The part of every rule's issue-21 ``changes`` entry that is the same for all claims; each rule adds its own.
+INTERVALS_CHANGE = ("2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
+                    "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
+                    "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
+                    "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
+                    "the family, the interval method and the minimum are now part of the rule's hash; ")
 POSITIVE, NEGATIVE = "positive", "negative"
 # What a control must read under its claim's rule to be read as built.
 EXPECTED = {POSITIVE: (SUPPORTED,), NEGATIVE: (NO_EFFECT,)}

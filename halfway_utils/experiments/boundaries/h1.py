@@ -61,11 +61,7 @@ RULE = claims.Rule(
         "bootstrap (models, then paths); supported above 0.5 (at least halfway), no effect below 0.1; a "
         "Parzen kernel machine of small bandwidth and the 1-NN rule (positive) and a 1-NN rule that favours one "
         "class of each pair by a distance factor 4 (negative) are measured by the same code (issue 20).",
-        "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-        "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-        "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-        "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-        "the family, the interval method and the minimum are now part of the rule's hash; the paths, "
+        claims.INTERVALS_CHANGE + "the paths, "
         "scanned by every model of a data set, are resampled jointly across models, and the pooled "
         "interval is drawn with the strata's (issue 21).",
     ),

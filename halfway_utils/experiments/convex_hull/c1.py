@@ -57,11 +57,7 @@ RULE = Rule(
              "1 = hull no closer than the nearest sample (ideal), margin 0.25 (a quarter of the way), with a "
              "positive control (another data set's images) and a negative one (queries built inside the "
              "hull); the held-out difference is reported as 'specific to test data or not' (issue 20)",
-             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-             "the family, the interval method and the minimum are now part of the rule's hash; the test "
+             claims.INTERVALS_CHANGE + "the test "
              "queries, shared by the pixel stratum and every model of a data set, are resampled jointly, so "
              "the query sampling is in every interval, and the pooled interval is drawn with the strata's "
              "(issue 21).",))

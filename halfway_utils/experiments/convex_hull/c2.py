@@ -59,11 +59,7 @@ RULE = Rule(
              "widest width closes, t across seeds, null 0 (band 0.1), ideal 1, margin 0.25, with a positive "
              "control (a 1-NN rule whose reach grows with width) and a negative one (narrow nets padded with "
              "zero-readout units); random-label fitting is reported (issue 20)",
-             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-             "the family, the interval method and the minimum are now part of the rule's hash; the labelings' "
+             claims.INTERVALS_CHANGE + "the labelings' "
              "values keep their t interval over models (issue 21).",))
 FIGURES = ("05_width_sweep", "05_c2_effect")
 MIN_LABELINGS = 3  # models that must fit at a width before it can decide C2

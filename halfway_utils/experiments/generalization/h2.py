@@ -52,11 +52,7 @@ RULE = claims.Rule(
              "run (models resampled jointly for both), margin 0.5 = half the way to that ceiling, band 0.1; "
              "raw kappa and ceiling are reported; a positive (small-bandwidth RBF kernel machine) and a "
              "negative control (noisy oracle) are decided by the same rule (issue 20)",
-             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-             "the family, the interval method and the minimum are now part of the rule's hash; the test "
+             claims.INTERVALS_CHANGE + "the test "
              "inputs, shared by every model of a data set, are resampled jointly (one multinomial weight per "
              "input and replicate), strata and pooled from the same replicates (issue 21).",))
 FIGURES = ("02_shared_errors", "02_controls", "02_agreement", "02_random_labels", "02_width_sweep")

@@ -53,11 +53,7 @@ RULE = claims.Rule(
         "1 = a rise of all of H(label)), with an equivalence band of 0.01 around the null ('no effect' within "
         "it or below), the margin's reason, the four-word verdicts, and a positive and a negative control "
         "network coded by the same SOM code and decided by the same rule.",
-        "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-        "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-        "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-        "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-        "the family, the interval method and the minimum are now part of the rule's hash; the per-model "
+        claims.INTERVALS_CHANGE + "the per-model "
         "values keep their t interval over models (issue 21).",),
 )
 REPORTED = ["excess_mi_rise_trained", "excess_mi_rise_untrained", ALT, "delta_normalized_mi",

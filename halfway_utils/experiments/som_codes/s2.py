@@ -64,11 +64,7 @@ RULE = claims.Rule(
         "over the hidden layers, bootstrap over models; null 0, ideal 1, band 0.1, margin 0.3 (a moderate "
         "correlation); positive and negative control networks decided by the same rule; the former primary "
         "is reported.",
-        "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-        "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-        "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-        "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-        "the family, the interval method and the minimum are now part of the rule's hash; the strata's "
+        claims.INTERVALS_CHANGE + "the strata's "
         "replicates redraw models and the pooled interval is drawn with them; a stratum needs 5 models, "
         "not 3: its primary is a Spearman correlation across models, and at 3 models its interval covered "
         "0.69-0.88 in simulation (0.975-0.99 at 5), so the full profile's 3-model strata read 'too few "

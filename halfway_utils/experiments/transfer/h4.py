@@ -68,11 +68,7 @@ RULE = claims.Rule(
              "cross-arch pair); models and inputs crossed "
              "in the bootstrap; positive (a copy of the source with 2% weight noise) and negative (networks "
              "fitted to random labels) controls by the same code (issue 20).",
-             "2026-12-04: intervals are t intervals from a bootstrap standard error (df = models - 1, the SE "
-             "scaled by M/(M-1)), because the percentile bootstrap covered about 84% at five models "
-             "(tests/test_coverage.py); the strata form a Bonferroni family (each stratum's interval at 1 - "
-             "0.05/k), the pooled verdict keeps 95%; a stratum below 3 fitted models reads 'too few models'; "
-             "the family, the interval method and the minimum are now part of the rule's hash; models within "
+             claims.INTERVALS_CHANGE + "models within "
              "arch and the shared inputs were already crossed factors; the df is now the models' (sum over "
              "archs of M - 1) and the pooled interval is drawn with the strata's (issue 21).",),
     margin_reason="half of the way from the null (the adversarial direction no better than sign noise for the "
