@@ -103,16 +103,6 @@ def _model_keys(tables: Tables, dataset: str, arch: str) -> list[tuple[str, str]
     return [k for k in tables if k[0] == dataset and k[1].split("/")[0] == arch]
 
 
-def per_model_effects(tests: Tables, helds: Tables | None, dataset: str, arch: str) -> np.ndarray:
-    """One number per model of ``arch`` on ``dataset``, in its own feature space: the median hull/NN
-    of its test queries, minus that of its held-out training queries when ``helds`` is given."""
-    keys = [k for k in _model_keys(tests, dataset, arch) if helds is None or k in helds]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a space of NaN ratios only: NaN
-        return np.array([np.nanmedian(tests[k]["ratio_nn"])
-                         - (0.0 if helds is None else np.nanmedian(helds[k]["ratio_nn"])) for k in keys], dtype=float)
-
-
 PIXEL_METHOD = "bootstrap over queries (pixel space: one space per data set)"
 FEATURE_METHOD = ("mean over models of their median; bootstrap redrawing the models within the stratum and, per data "
                   "set, one draw of the test queries (and one of the held-out samples) shared by all its spaces")
