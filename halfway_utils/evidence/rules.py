@@ -86,7 +86,7 @@ def registered_hashes(path: Path = REGISTRY) -> dict[str, str]:
     """Claim id -> the rule hash the committed registry holds (what the report compares a ledger entry with)."""
     try:
         return {claim_id: e["hash"] for claim_id, e in load(path).items()}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # AttributeError: a registry not a mapping
         return {}
 
 

@@ -236,8 +236,8 @@ def attainable(claim: pd.DataFrame) -> pd.DataFrame:
     per_model = claim.groupby(["dataset", "arch", "seed"], sort=False).agg(
         null=("zone_untrained", "mean"), ideal=("zone_1nn", "mean"))
     gap = per_model["null"] - per_model["ideal"]
-    per_model["lowest"] = (per_model["null"] - 0.5) / gap
-    per_model["highest"] = per_model["null"] / gap
+    per_model["lowest"] = _ratio(per_model["null"] - 0.5, gap)  # NaN where the null sits at the ideal, as in primary
+    per_model["highest"] = _ratio(per_model["null"], gap)
     table = per_model[["lowest", "highest"]].groupby(level=["dataset", "arch"], sort=False).mean()
     table.index = [stats.stratum_label(ds, arch) for ds, arch in table.index]
     return table.assign(null=RULE.null_value, band=RULE.band, margin=RULE.margin).round(3)

@@ -128,7 +128,7 @@ def landing_table(bundles: Mapping[str, Bundle], adv: Mapping[tuple, Tensor], *,
             if len(pts):
                 frames.append(pts.assign(dataset=name, source=k, arch=arch_of(k))[
                     ["dataset", "source", "arch", *pts.columns]])
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "source", "arch"])
 
 
 def landing_medians(landing: pd.DataFrame) -> pd.DataFrame:
