@@ -73,7 +73,7 @@ def replicate_interval(value: float, boots: Sequence[float] | np.ndarray, n: int
     boots = boots[np.isfinite(boots)]
     label = f"{method}; {T_METHOD}" if T_METHOD not in method else method
     if n < 2 or len(boots) < 2 or not np.isfinite(value):
-        return Estimate(float(value), float("nan"), float("nan"), n, label)
+        return Estimate(float(value), float("nan"), float("nan"), n, label, level=level)
     inflate = n / (n - 1) if inflate is None else inflate
     se = float(boots.std(ddof=1) * math.sqrt(inflate))
     return t_estimate(value, se, n - 1 if df is None else df, n, label, level)
@@ -85,7 +85,7 @@ def percentile_interval(value: float, boots: Sequence[float] | np.ndarray, n: in
     boots = np.asarray(boots, dtype=float)
     boots = boots[np.isfinite(boots)]
     if not len(boots) or not np.isfinite(value):
-        return Estimate(float(value), float("nan"), float("nan"), n, method)
+        return Estimate(float(value), float("nan"), float("nan"), n, method, level=level)
     low, high = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return Estimate(float(value), float(low), float(high), n, method + ", percentile", level=level)
 
@@ -132,7 +132,7 @@ def pooled_interval(value: float, boots: np.ndarray, parts: Mapping[Hashable, tu
     boots = np.asarray(boots, float)
     boots = boots[np.isfinite(boots)]
     if not usable or len(boots) < 2 or not np.isfinite(value):
-        return Estimate(float(value), float("nan"), float("nan"), n, f"{method}; {T_METHOD}")
+        return Estimate(float(value), float("nan"), float("nan"), n, f"{method}; {T_METHOD}", level=level)
     comps = [parts[k][2] ** 2 * np.nanvar(parts[k][0], ddof=1) * dof[k][1] for k in usable]
     df = satterthwaite(comps, [dof[k][0] for k in usable])
     se = float(boots.std(ddof=1) * math.sqrt(max(dof[k][1] for k in usable)))
