@@ -124,7 +124,11 @@ def fractions(models: Sequence[tuple[str, str, np.ndarray, np.ndarray]], *, n_bo
     if any(len(c) != sizes[d] for _, d, c, _ in models):
         raise ValueError("every model of a data set must have one value per shared path (align them by path)")
     draws = stats.input_draws(sizes, n_boot, rng)
-    values = [_ratio(c.mean(), g.mean()) for _, _, c, g in models]
+    # nanmean, as the replicates: a model holds NaN on the shared paths it does not scan (a subset such as the
+    # paths where the untrained network flips), and a plain mean made every such model NaN.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a model with no path of the subset: NaN
+        values = [_ratio(np.nanmean(c), np.nanmean(g)) for _, _, c, g in models]
     reps = np.array([_model_replicates(c, g, draws[d]) for _, d, c, g in models])
     return stats.stratified_bootstrap(values, reps, [s for s, *_ in models], seed=seed + 1, method=FRACTION_METHOD)
 
