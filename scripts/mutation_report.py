@@ -7,6 +7,10 @@ class of changes that cannot alter behaviour, matched against the mutant's ``old
 
     python scripts/mutation_report.py            # print the table
     python scripts/mutation_report.py --write    # and write docs/mutation.md
+    scripts/mutation.sh $(python scripts/mutation_report.py --sample 0.2)   # check a random fifth of the rest
+
+Where only part of the mutants is checked (a random sample of each module, ``--sample``), the score is an
+estimate: its 95% Wilson interval is shown beside it.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import argparse
 import ast
 import difflib
 import json
+import math
+import random
 import re
 import sys
 from collections import Counter, defaultdict
@@ -90,17 +96,42 @@ def report(mutants: Path, argued: dict[str, str]) -> str:
     lines.append(_row("**all**", total))
     text = ["# Mutation testing: the last run", "",
             "Written by `python scripts/mutation_report.py --write` from `scripts/mutation.sh`'s results. Score = "
-            "(killed + timed out + argued equivalent) / checked.", "", *lines, ""]
+            "(killed + timed out + argued equivalent) / checked; where a module's mutants were only partly checked "
+            "(a seeded random sample of each module), the score is an estimate with its 95% Wilson interval.",
+            "", *lines, ""]
     for module, rows in survivors.items():
         text += [f"## Survivors in `{module}`", "", *rows, ""]
     return "\n".join(text)
 
 
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson interval of a proportion ``hits / n`` (NaN, NaN when n is 0)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
+
+
 def _row(label: str, c: Counter[str]) -> str:
     checked = c["killed"] + c["survived"] + c["timeout"] + c["other"]
-    score = (c["killed"] + c["timeout"] + c["equivalent"]) / checked if checked else float("nan")
+    hits = c["killed"] + c["timeout"] + c["equivalent"]
+    score = f"{hits / checked:.1%}" if checked else "–"
+    if 0 < checked < c["mutants"]:
+        low, high = wilson(hits, checked)
+        score += f" [{low:.1%}, {high:.1%}]"
     return (f"| {label} | {c['mutants']} | {checked} | {c['killed']} | {c['timeout']} | {c['survived']} | "
-            f"{c['equivalent']} | {score:.1%} |")
+            f"{c['equivalent']} | {score} |")
+
+
+def sample(mutants: Path, fraction: float, seed: int = 0) -> list[str]:
+    """A seeded random ``fraction`` of each module's unchecked mutants (at least one per module that has any)."""
+    rng = random.Random(seed)
+    names: list[str] = []
+    for codes in results(mutants).values():
+        todo = sorted(k for k, v in codes.items() if v is None)
+        names += rng.sample(todo, min(len(todo), max(1, round(fraction * len(todo))))) if todo else []
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,10 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's folder (default: mutants/)")
     parser.add_argument("--write", action="store_true", help=f"also write {RECORD.relative_to(ROOT)}")
+    parser.add_argument("--sample", type=float, metavar="FRACTION",
+                        help="print a seeded random FRACTION of each module's unchecked mutant names and stop")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's seed (default: 0)")
     args = parser.parse_args(argv)
     if not args.mutants.is_dir():
         print(f"no mutation results in {args.mutants}: run scripts/mutation.sh first", file=sys.stderr)
         return 2
+    if args.sample is not None:
+        if not 0 < args.sample <= 1:
+            parser.error("--sample takes a fraction in (0, 1]")
+        print("\n".join(sample(args.mutants, args.sample, args.seed)))
+        return 0
     text = report(args.mutants, equivalents())
     print(text.split("\n## ", 1)[0])
     if args.write:
