@@ -50,8 +50,9 @@ def _functions(source: str) -> dict[str, str]:
 def changed_line(functions: dict[str, str], name: str) -> str:
     """The mutant's changed line as ``- old / + new`` (first differing line pair)."""
     func = name.rsplit(".", 1)[-1]
-    orig = functions.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", func), "").splitlines()[1:]
-    new = functions.get(func, "").splitlines()[1:]
+    orig_name = re.sub(r"__mutmut_\d+$", "__mutmut_orig", func)
+    orig = functions.get(orig_name, "").replace(orig_name, "f").splitlines()  # the def line compared too
+    new = functions.get(func, "").replace(func, "f").splitlines()
     minus = [ln.strip() for ln in difflib.ndiff(orig, new) if ln.startswith("- ")]
     plus = [ln.strip() for ln in difflib.ndiff(orig, new) if ln.startswith("+ ")]
     return f"`{minus[0][2:].strip() if minus else ''}` -> `{plus[0][2:].strip() if plus else ''}`"

@@ -945,6 +945,10 @@ def test_c2_controls_exact(monkeypatch):
     split = tb.Split(torch.zeros(4, 1, 1, 1), torch.tensor([0, 1, 2, 1]), torch.zeros(9, 1, 1, 1), y_test, 9)
     widths, seeds = [8, 32, 128], [0, 1, 2, 3]
     preds = {(s, w): rng.integers(0, 3, 9) for s in seeds for w in (*widths, 4)}
+    truth0 = y_test.numpy()
+    for s in seeds:  # the reach family has a gap to close: narrow wrong on the far queries only, wide right
+        preds[(s, 8)] = np.where(np.arange(9) >= 6, (truth0 + 1) % 3, truth0)
+        preds[(s, 32)] = preds[(s, 128)] = truth0.copy()
     seen = {}
 
     def reach_family(split_, widths_, seeds_, num_classes):
@@ -974,6 +978,7 @@ def test_c2_controls_exact(monkeypatch):
     assert [(c.name, c.kind) for c in out] == [("reach-limited 1-NN", claims.POSITIVE),
                                                ("zero-readout padding", claims.NEGATIVE)]
     _est_equal(out[0].estimate, c2.gap_closed(reach, {k: True for k in reach}, far, near)[2])
+    assert out[0].estimate.value == pytest.approx(1.0)  # the whole gap closed: a real value, not NaN
     _est_equal(out[1].estimate, c2.gap_closed(padded, {k: True for k in padded}, far, near)[2])
     assert out[0].built.startswith("the 1-NN rule answering") and out[1].built.startswith("each seed's narrowest")
     # no width with three fitted seeds: no padded family, its control is NaN

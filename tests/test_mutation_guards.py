@@ -177,3 +177,83 @@ def test_the_older_conditions_decide_on_every_condition():
     with pytest.raises(KeyError):
         decide([up], {})
     assert str(up) == "a > 0.5"
+
+
+# ------------------------------------------------------------------ survivors of the 2026-12-04 sampled run
+
+def _t(value: float, se: float, n: int = 5) -> stats.Estimate:
+    return stats.t_estimate(value, se, n - 1, n, "m")
+
+
+def test_a_ledger_entry_gives_back_the_rule_that_decided_it(tmp_path, monkeypatch):
+    """stored_rule rebuilds the rule exactly (its op, a band of 0, the ideal): same fingerprint as the one used."""
+    import json
+
+    from halfway_utils.evidence import claims
+    from halfway_utils.evidence.claims import Rule
+
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    for rule in (Rule("p", "<", -0.3, "a null", null_value=0.0, band=0.0, ideal=-1.0, margin_reason="r"),
+                 Rule("p", ">", 0.5, "a null", null_value=0.2, band=0.1, ideal=1.0, margin_reason="r")):
+        claims.record_rule("H1", rule, statement="s", pooled=_t(0.4, 0.05, 15), strata={"a/b": _t(0.4, 0.05)},
+                           replicates=3, figures=[], notebook="01_halfway_boundaries", parameters={})
+        entry = claims.load_all(tmp_path / "results" / "claims")["H1"]
+        assert entry.stored_rule().fingerprint() == rule.fingerprint()
+        assert entry.profile == "quick"  # parameters without a profile: the quick profile's record
+    claims.record_rule("H1", rule, statement="s", pooled=_t(0.4, 0.05, 15), strata={"a/b": _t(0.4, 0.05)},
+                       replicates=3, figures=[], notebook="01_halfway_boundaries", parameters={"profile": "full"})
+    assert claims.load_all(tmp_path / "results" / "claims")["H1"].profile == "full"
+    path = tmp_path / "results" / "claims" / "H1.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "verdict": "a verdict nobody writes"}))
+    assert claims.load_all(tmp_path / "results" / "claims")["H1"] is None  # an unknown verdict is not read
+
+
+def test_the_older_record_joins_its_conditions_and_keeps_empty_notes(tmp_path, monkeypatch):
+    from halfway_utils.evidence import claims
+    from halfway_utils.evidence.claims import Condition
+
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    conditions = [Condition("a", ">", 0.1), Condition("b", "<", 0.9)]
+    entry = claims.record("H1", statement="s", measurements={"a": _t(0.5, 0.01), "b": _t(0.2, 0.01)},
+                          conditions=conditions, figures=[], notebook="01_halfway_boundaries", parameters={})
+    assert entry.rule == f"({conditions[0]}) and ({conditions[1]}) on the 95% intervals"
+    assert entry.notes == "" and entry.profile == "quick"
+
+
+def test_spearman_skips_resamples_where_either_side_is_constant():
+    """Three points with a tie in y: some resamples hold y constant; they are skipped, not made NaN bounds."""
+    est = stats.spearman([1.0, 2.0, 3.0], [5.0, 5.0, 7.0], n_boot=300, seed=0)
+    assert np.isfinite(est.low) and np.isfinite(est.high)
+
+
+def test_the_registry_writes_the_current_rules_by_default(tmp_path):
+    from halfway_utils.evidence import rules
+
+    path = rules.write(path=tmp_path / "reg.json")
+    assert path.read_text() == rules.dumps(rules.build(rules.current_rules()))
+
+
+def test_far_near_orders_ties_stably_on_a_large_set():
+    """Many tied hull distances: the far and near thirds keep the queries' order (a stable sort)."""
+    from halfway_utils.experiments.convex_hull import c2
+
+    h = np.repeat([0.0, 1.0, 2.0], [50, 20, 50])[np.random.default_rng(0).permutation(120)]  # ties across the cuts
+    far, near = c2.far_near(h)
+    assert far.sum() == near.sum() == 40
+    np.testing.assert_array_equal(np.flatnonzero(near), np.flatnonzero(h == 0.0)[:40])  # the first 40 in order
+    np.testing.assert_array_equal(np.flatnonzero(far), np.flatnonzero(h == 2.0)[-40:])  # the last 40 in order
+
+
+def test_landing_table_without_hits_has_the_landing_columns():
+    from halfway_utils.experiments.transfer import h4
+
+    assert list(h4.landing_table({}, {}, eps_ref=0.1, grid=9).columns) == ["dataset", "source", "arch"]
+
+
+def test_h1_fraction_defaults_to_seed_0():
+    from halfway_utils.experiments.boundaries import h1
+
+    rng = np.random.default_rng(3)
+    models = [(rng.uniform(0, 0.3, 12), rng.uniform(0.3, 0.6, 12)) for _ in range(4)]
+    assert h1.fraction(models, n_boot=50).as_dict() == h1.fraction(models, n_boot=50, seed=0).as_dict()
+    assert h1.fraction(models, n_boot=50).se != h1.fraction(models, n_boot=50, seed=1).se
