@@ -257,3 +257,48 @@ def test_h1_fraction_defaults_to_seed_0():
     models = [(rng.uniform(0, 0.3, 12), rng.uniform(0.3, 0.6, 12)) for _ in range(4)]
     assert h1.fraction(models, n_boot=50).as_dict() == h1.fraction(models, n_boot=50, seed=0).as_dict()
     assert h1.fraction(models, n_boot=50).se != h1.fraction(models, n_boot=50, seed=1).se
+
+
+def test_a_stored_measurement_reads_back_field_by_field():
+    """as_estimate(est.as_dict()) is the estimate itself: value, bounds, n, method, se, df and level."""
+    from halfway_utils.evidence.verdicts import as_estimate
+
+    est = stats.Estimate(0.4, 0.25, 0.61, 7, "a method", 0.07, 6.0, 0.99)
+    assert as_estimate(est.as_dict()) == est
+    assert as_estimate({"value": 0.4, "low": None, "high": None}).level == stats.LEVEL
+
+
+def test_the_margin_curve_without_an_interval_runs_to_the_claim_s_side():
+    from halfway_utils.evidence.claims import Rule
+    from halfway_utils.evidence.verdicts import INCONCLUSIVE, margin_curve
+
+    up = Rule("p", ">", 0.5, "n", null_value=0.0)
+    down = Rule("p", "<", -0.5, "n", null_value=0.0)
+    assert margin_curve(None, up) == [{"from": 0.0, "to": float("inf"), "verdict": INCONCLUSIVE}]
+    assert margin_curve(None, down) == [{"from": 0.0, "to": -float("inf"), "verdict": INCONCLUSIVE}]
+
+
+def test_record_rule_stamps_the_time_the_profile_and_no_variant(tmp_path, monkeypatch):
+    import re
+
+    from halfway_utils.evidence import claims
+    from halfway_utils.evidence.claims import Rule
+
+    monkeypatch.setenv("HALFWAY_OUTPUT", str(tmp_path))
+    rule = Rule("p", ">", 0.5, "a null", null_value=0.0, band=0.1)
+    kw = dict(statement="s", pooled=_t(0.4, 0.05, 15), strata={"a/b": _t(0.4, 0.05)}, replicates=3, figures=[],
+              notebook="01_halfway_boundaries")
+    entry = claims.record_rule("H1", rule, parameters={}, **kw)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", entry.recorded_at)
+    assert entry.profile == "quick" and entry.variant == {}
+    assert claims.record_rule("H1", rule, parameters={"profile": "full"}, **kw).profile == "full"
+
+
+def test_every_rule_with_a_problem_is_named_not_only_the_first():
+    """problems() goes on past a claim missing from the registry (a `break` would stop there)."""
+    from halfway_utils.evidence import rules
+    from halfway_utils.evidence.claims import Rule
+
+    a, b = Rule("p", ">", 0.5, "n", null_value=0.0), Rule("q", ">", 0.6, "n", null_value=0.0)
+    out = rules.problems({"H1": a, "H2": b}, {"H2": {**rules.entry("H2", a), "hash": "stale"}})
+    assert len(out) == 2 and out[0].startswith("H1:") and out[1].startswith("H2:")
