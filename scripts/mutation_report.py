@@ -2,7 +2,9 @@
 
 Reads ``mutants/`` (what ``scripts/mutation.sh`` leaves) and ``tests/mutation_equivalents.txt`` (survivors
 argued equivalent: ``<mutant name> | <one-line reason>`` per line, or ``pattern: <regex> | <reason>`` for a
-class of changes that cannot alter behaviour, matched against the mutant's ``old -> new`` line), and writes
+class of changes that cannot alter behaviour, matched against the mutant's ``old -> new`` line; and
+``killed: <mutant name> | <test>`` for a survivor a test written after the run kills, which the score does
+not count until the next run re-scores it), and writes
 ``docs/mutation.md``, the committed record of the last run that CONTRIBUTING cites:
 
     python scripts/mutation_report.py            # print the table
@@ -68,6 +70,8 @@ def equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
 
 def argued_reason(argued: dict[str, str], name: str, line: str) -> str | None:
     """Why a survivor is equivalent: its own entry, else the first ``pattern:`` entry its changed line matches."""
+    if f"killed: {name}" in argued:
+        return None
     if name in argued:
         return argued[name]
     return next((reason for key, reason in argued.items()
@@ -92,8 +96,8 @@ def report(mutants: Path, argued: dict[str, str]) -> str:
         total.update(c)
         lines.append(_row(module.removeprefix("halfway_utils/").removesuffix(".py"), c))
         if alive:
-            survivors[module] = [f"- `{k.rsplit('.', 1)[-1]}`: {changes[k]}"
-                                 + (f" — equivalent: {reasons[k]}" if reasons[k] else " — open") for k in alive]
+            survivors[module] = [f"- `{k.rsplit('.', 1)[-1]}`: {changes[k]} — " + _status(argued, k, reasons[k])
+                                 for k in alive]
     lines.append(_row("**all**", total))
     text = ["# Mutation testing: the last run", "",
             "Written by `python scripts/mutation_report.py --write` from `scripts/mutation.sh`'s results. Score = "
@@ -112,6 +116,14 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = hits / n
     centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
+
+
+def _status(argued: dict[str, str], name: str, reason: str | None) -> str:
+    """A survivor's status: equivalent (why), killed by a test written after the run (which), or open."""
+    if reason:
+        return f"equivalent: {reason}"
+    test = argued.get(f"killed: {name}")
+    return f"killed by `{test}` (written after the run; re-scored by the next run)" if test else "open"
 
 
 def _row(label: str, c: Counter[str]) -> str:

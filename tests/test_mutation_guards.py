@@ -266,6 +266,8 @@ def test_a_stored_measurement_reads_back_field_by_field():
     est = stats.Estimate(0.4, 0.25, 0.61, 7, "a method", 0.07, 6.0, 0.99)
     assert as_estimate(est.as_dict()) == est
     assert as_estimate({"value": 0.4, "low": None, "high": None}).level == stats.LEVEL
+    bare = as_estimate(0.3)  # a bare number: one value, no interval
+    assert (bare.value, bare.n, bare.method) == (0.3, 1, "point value (no interval)") and np.isnan(bare.low)
 
 
 def test_the_margin_curve_without_an_interval_runs_to_the_claim_s_side():

@@ -86,3 +86,10 @@ def test_sample_takes_a_seeded_fraction_of_each_module_s_unchecked(tmp_path):
     picked = mutation_report.sample(root, 0.25, seed=1)
     assert len(picked) == 10 and set(picked) <= set(codes)
     assert picked == mutation_report.sample(root, 0.25, seed=1) != mutation_report.sample(root, 0.25, seed=2)
+
+
+def test_a_survivor_killed_after_the_run_is_named_but_not_counted(tmp_path):
+    argued = {"killed: pkg.mod.x_f__mutmut_2": "tests/test_x.py::test_y"}
+    text = mutation_report.report(_mutants(tmp_path), argued)
+    assert "- `x_f__mutmut_2`: `return c * 2` -> `return c * 3` — killed by `tests/test_x.py::test_y`" in text
+    assert "| 2 | 0 | 50.0% [" in text  # still a survivor in the score
