@@ -33,7 +33,6 @@ RECORD = ROOT / "docs" / "mutation.md"
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 kill, 0 survives, None was not run; the rest as named.
 KILLED, SURVIVED = {1, 3}, {0}
 TIMEOUT = {-24, 24, 152, 255, 36}
-NAME = re.compile(r"^(?P<module>.+)\.(?P<func>x_?[^.]+?)__mutmut_(?P<n>\d+)$")
 
 
 def results(mutants: Path) -> dict[str, dict[str, int | None]]:
@@ -50,13 +49,14 @@ def _functions(source: str) -> dict[str, str]:
 
 
 def changed_line(functions: dict[str, str], name: str) -> str:
-    """The mutant's changed line as ``- old / + new`` (first differing line pair)."""
+    """The mutant's first changed line as ```old` -> `new```."""
     func = name.rsplit(".", 1)[-1]
     orig_name = re.sub(r"__mutmut_\d+$", "__mutmut_orig", func)
     orig = functions.get(orig_name, "").replace(orig_name, "f").splitlines()  # the def line compared too
     new = functions.get(func, "").replace(func, "f").splitlines()
-    minus = [ln.strip() for ln in difflib.ndiff(orig, new) if ln.startswith("- ")]
-    plus = [ln.strip() for ln in difflib.ndiff(orig, new) if ln.startswith("+ ")]
+    diff = list(difflib.ndiff(orig, new))
+    minus = [ln.strip() for ln in diff if ln.startswith("- ")]
+    plus = [ln.strip() for ln in diff if ln.startswith("+ ")]
     return f"`{minus[0][2:].strip() if minus else ''}` -> `{plus[0][2:].strip() if plus else ''}`"
 
 

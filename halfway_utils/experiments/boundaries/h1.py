@@ -126,7 +126,7 @@ def fractions(models: Sequence[tuple[str, str, np.ndarray, np.ndarray]], *, n_bo
     draws = stats.input_draws(sizes, n_boot, rng)
     # nanmean, as the replicates: a model holds NaN on the shared paths it does not scan (a subset such as the
     # paths where the untrained network flips), and a plain mean made every such model NaN.
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a model with no path of the subset: NaN
         values = [_ratio(np.nanmean(c), np.nanmean(g)) for _, _, c, g in models]
     reps = np.array([_model_replicates(c, g, draws[d]) for _, d, c, g in models])
