@@ -113,6 +113,14 @@ def describe(planned: list[PlannedModel], notebook_seconds: Mapping[str, float] 
     return "\n".join(lines)
 
 
+def run_configs(plan_values: Iterable[Mapping[str, Any]]) -> list[TrainConfig]:
+    """The zoo models a run of several notebooks trains, each once, in the order the notebooks ask for them."""
+    configs: list[TrainConfig] = []
+    for values in plan_values:
+        configs += [c for c in zoo_configs(values) if c not in configs]
+    return configs
+
+
 def zoo_configs(values: Mapping[str, Any]) -> list[TrainConfig]:
     """The zoo models a notebook's parameters ask for (``datasets`` x ``archs`` x ``seeds`` at its sizes)."""
     if not all(k in values for k in ("datasets", "archs", "seeds")):

@@ -31,10 +31,7 @@ def profile_configs(profile: str) -> list[TrainConfig]:
     from halfway_utils import plan
     from halfway_utils.infra import runner
 
-    configs: list[TrainConfig] = []
-    for values in runner.plan_parameters(runner.notebooks([], runner.NOTEBOOKS), profile, {}).values():
-        configs += [c for c in plan.zoo_configs(values) if c not in configs]
-    return configs
+    return plan.run_configs(runner.plan_parameters(runner.notebooks([], runner.NOTEBOOKS), profile, {}).values())
 
 
 def save_configs(configs: list[TrainConfig], path: Path) -> None:

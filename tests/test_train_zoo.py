@@ -68,3 +68,10 @@ def test_bad_worker_counts_are_refused(capsys):
     with pytest.raises(SystemExit):
         train_zoo.main(["--workers", "0"])
     assert "--workers and --threads must be at least 1" in capsys.readouterr().err
+
+
+def test_run_configs_lists_each_model_once_in_the_notebooks_order():
+    small = {"datasets": ["mnist"], "archs": ["mlp", "cnn"], "seeds": [0, 1]}
+    more = {**small, "archs": ["cnn", "resnet"]}
+    configs = planning.run_configs([small, more, small])
+    assert configs == planning.zoo_configs(small) + [c for c in planning.zoo_configs(more) if c.arch == "resnet"]

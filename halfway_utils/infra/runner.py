@@ -220,9 +220,7 @@ def print_plan(plan: dict[Path, dict[str, Any]], profile: str, last: dict[str, f
     """The zoo models the run will train, with sizes and estimated time (full and paper profiles)."""
     from .. import plan as planning  # the model layer: only the runner, the top entry point, reaches up
 
-    configs = []
-    for values in plan.values():
-        configs += [c for c in planning.zoo_configs(values) if c not in configs]
+    configs = planning.run_configs(plan.values())
     results_file = results_dir() / "00_data_and_models.json"
     planned = planning.plan(configs, results_file=results_file)
     print(f"[run_all] {profile} profile: " + planning.describe(
