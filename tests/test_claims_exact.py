@@ -449,6 +449,30 @@ def test_s2_within_depth_exact():
     assert s2.within_depth(points).pooled != s2.within_depth(points, n_boot=1999, seed=0).pooled
 
 
+def test_s2_within_depth_leaves_a_stratum_with_one_finite_replicate_out_of_the_pooled_weights():
+    """A stratum of two models whose replicates give one finite mean (a draw of the same model twice has no
+    correlation) has a value but no spread: it is left out of the pooled interval's weights."""
+    rows = [{"dataset": d, "arch": "a", "seed": s, "index": i, "homogeneity": h, "excess_change": e}
+            for d, seeds in (("d", range(5)), ("g", range(2))) for s in seeds for i in (1, 2)
+            for h, e in [((s * 7 + i * 3) % 5 / 5, (s * 3 + i) % 4 / 4 + 0.01 * s)]]
+    points, n_boot = pd.DataFrame(rows), 2
+    seed = next(k for k in range(100)
+                if np.isfinite(_within_depth(points, n_boot, k)[0]["g/a"][1]).sum() == 1)
+    strata, pooled = _within_depth(points, n_boot, seed)
+    assert np.isfinite(strata["g/a"][0]) and np.isfinite(strata["d/a"][1]).sum() == n_boot
+    _same(s2.within_depth(points, n_boot=n_boot, seed=seed).pooled[s2.PRIMARY], *pooled, n=7)
+
+
+def test_s2_record_without_a_misfit_note_adds_nothing(monkeypatch):
+    seen = _capture(monkeypatch)
+    e = Estimate(0.4, 0.3, 0.5, 5, "m")
+    est = stats.StratifiedEstimates({s2.PRIMARY: e, **{k: e for k in s2.REPORTED}}, {})
+    params = {"pgd_steps": 10, "n_attack": 20, "som_rows": 4, "som_cols": 4}
+    s2.record(est, {}, params, figures=(), eps=0.1, n_models=5)
+    assert seen["notes"] == s2.notes(est, params, eps=0.1, n_models=5)
+    assert seen["notes"].endswith("logits: " + est.line("logits_excess_change") + ".")
+
+
 def test_s2_within_depth_empty():
     empty = pd.DataFrame(columns=["dataset", "arch", "seed", "index", "homogeneity", "excess_change"])
     est = s2.within_depth(empty, n_boot=10)

@@ -409,6 +409,18 @@ def test_h4_primary_without_rows_and_with_one_stratum():
     assert pooled.df == pytest.approx(1.0, rel=REL) and pooled.se == pytest.approx(strata["d2/same arch"].se, rel=REL)
 
 
+def test_h4_primary_an_input_one_kind_lacks_reads_as_missing_there():
+    """An input that one kind of pair never scanned (its rows absent) counts as a missing value in that kind's
+    block, exactly as rows that hold NaN would: both kinds are read over the data set's inputs."""
+    rows, _, models = h4_fixture()
+    gone = (rows["dataset"] == "d1") & (rows["kind"] == "same arch") & (rows["input"] == rows["input"].max())
+    dropped, as_nan = rows[~gone], rows.assign(toward=rows["toward"].mask(gone), own=rows["own"].mask(gone))
+    strata, pooled = h4.h4_primary(dropped, models, n_boot=40, seed=2)
+    want_strata, want_pooled = h4.h4_primary(as_nan, models, n_boot=40, seed=2)
+    assert strata == want_strata and pooled == want_pooled
+    assert strata["d1/same arch"] != h4.h4_primary(rows, models, n_boot=40, seed=2)[0]["d1/same arch"]
+
+
 def test_h4_source_groups_in_first_appearance_order():
     landing = landing_fixture()
     groups = h4._source_groups(landing, "t_bound")
