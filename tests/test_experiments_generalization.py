@@ -597,6 +597,19 @@ def test_kernel_machine_small_bandwidth_is_the_1nn_rule_and_absent_classes_are_m
     assert len(set(predict(wide, xte).tolist())) == 1  # a very wide kernel: the most frequent class everywhere
 
 
+def test_kernel_machine_logits_are_each_class_logsumexp_of_its_own_samples_whatever_their_order():
+    (xtr, ytr), (xte, _) = _blobs(90, 4), _blobs(40, 5)
+    labels = torch.where(ytr == 1, torch.full_like(ytr, 2), ytr)  # an absent class in the middle, classes interleaved
+    machine = cs.KernelMachine(xtr, labels, bandwidth=0.7, n_classes=4)
+    d2 = torch.cdist(xte.flatten(1).double(), xtr.flatten(1).double()) ** 2
+    for s, got in zip((0.7, 2.0), machine.logits(xte, [0.7, 2.0])):
+        for c in range(4):
+            mask = labels == c
+            absent = torch.full((40,), -torch.inf, dtype=torch.float64)
+            want = torch.logsumexp(-d2[:, mask] / (2 * s ** 2), 1) if mask.any() else absent
+            assert torch.allclose(got[:, c], want, rtol=1e-5, atol=1e-5), (s, c)
+
+
 def test_noisy_oracle_draws_from_the_rates_independently_of_the_input():
     x, y = _blobs(4000, 5, k=3)
     rates = np.array([[0.8, 0.2, 0.0], [0.1, 0.9, 0.0], [0.0, 0.5, 0.5]])

@@ -33,7 +33,7 @@ from ...infra.device import pick_device
 from ...infra.progress import stage
 from ...methods.neighbors import NearestNeighbor, nearest
 from .pairs import CLAIM_KIND, Pairs, Split
-from .scan import scan_model, scan_threads
+from .scan import RULE_THREADS, scan_model, scan_threads
 
 # The controls' design, fixed before any of them was measured.
 # The kernel machine's h, in units of the median distance from a training sample to its nearest neighbour:
@@ -177,7 +177,7 @@ def scan_controls(sets: Mapping[str, Mapping[str, Split]], pairs: Mapping[str, P
         x, y = split["train"]
         n_classes = len(data.info(ds).classes) if ds in DATASETS else None
         stage(f"scanning segments with the controls of {ds}")
-        with scan_threads():
+        with scan_threads(RULE_THREADS):
             for key, model in build(x, y, n_classes, ratios=ratios, bandwidths=bandwidths).items():
                 _, (frame,) = scan_model(model.to(pick_device(device)), split, {CLAIM_KIND: pairs[ds][CLAIM_KIND]},
                                          grid=grid, key={"dataset": ds, "control": key}, test_acc=float("nan"))
