@@ -46,7 +46,7 @@ FULL_TARGET_ACC: dict[str, float] = {"mnist": 0.99, "fashion_mnist": 0.95, "cifa
 FULL_EPOCHS: dict[str, int] = {"mlp": 60, "cnn": 30, "resnet": 20}
 FULL_BATCH: dict[str, int] = {"mlp": 128, "cnn": 128, "resnet": 128}
 # Seeds an arch trains on a full set, when fewer than the profile's (none now: every stratum needs three
-# fitted models, issue 21; the full profile trains its 18 models on 50,000 samples; its whole run took 90 min 4 s cold).
+# fitted models, issue 21; the full profile trains its 18 models on 50,000 samples; its whole cold run: 75 min 33 s).
 FULL_SEEDS: dict[str, int] = {}
 AUTO = "auto"  # target_acc/epochs/batch from the tables above, by data set and training-set size
 

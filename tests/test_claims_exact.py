@@ -970,9 +970,11 @@ def test_c2_controls_exact(monkeypatch):
     widths, seeds = [8, 32, 128], [0, 1, 2, 3]
     preds = {(s, w): rng.integers(0, 3, 9) for s in seeds for w in (*widths, 4)}
     truth0 = y_test.numpy()
-    for s in seeds:  # the reach family has a gap to close: narrow wrong on the far queries only, wide right
-        preds[(s, 8)] = np.where(np.arange(9) >= 6, (truth0 + 1) % 3, truth0)
-        preds[(s, 32)] = preds[(s, 128)] = truth0.copy()
+    q = np.arange(9)
+    for s in seeds:  # the reach family has a gap to close: narrow wrong on the far queries and on middle query 4,
+        preds[(s, 8)] = np.where((q >= 6) | (q == 4), (truth0 + 1) % 3, truth0)  # wide right but for seeds 0, 1
+        preds[(s, 32)] = truth0.copy()  # on far query 8 (a gap on the far queries alone differs from one taken
+        preds[(s, 128)] = np.where((q == 8) & (s < 2), (truth0 + 1) % 3, truth0)  # on all queries or the near ones)
     seen = {}
 
     def reach_family(split_, widths_, seeds_, num_classes):
@@ -1002,7 +1004,7 @@ def test_c2_controls_exact(monkeypatch):
     assert [(c.name, c.kind) for c in out] == [("reach-limited 1-NN", claims.POSITIVE),
                                                ("zero-readout padding", claims.NEGATIVE)]
     _est_equal(out[0].estimate, c2.gap_closed(reach, {k: True for k in reach}, far, near)[2])
-    assert out[0].estimate.value == pytest.approx(1.0)  # the whole gap closed: a real value, not NaN
+    assert out[0].estimate.value == pytest.approx(5 / 6)  # 2/3 of the gap closed for seeds 0 and 1, all for 2 and 3
     _est_equal(out[1].estimate, c2.gap_closed(padded, {k: True for k in padded}, far, near)[2])
     assert out[0].built.startswith("the 1-NN rule answering") and out[1].built.startswith("each seed's narrowest")
     # no width with three fitted seeds: no padded family, its control is NaN
